@@ -1,0 +1,4 @@
+import * as pulumi from "@pulumi/pulumi";
+
+// Drain the mock monitor's RPC queue so nothing runs after a test file ends.
+afterAll(() => pulumi.runtime.disconnect());
