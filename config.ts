@@ -1,0 +1,450 @@
+/**
+ * Stack configuration: every `pg-ha:*` key is declared here once, parsed from Pulumi's string
+ * form, validated field by field and across fields, and returned as a frozen, typed ClusterSpec.
+ * Nothing is created before this succeeds.
+ */
+import * as net from "net";
+import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
+import { clusterTuning, parseMemory, walSenders } from "./config-templates/tuning";
+
+export const PROJECT = "pg-ha";
+
+export type PostgresMajor = 17 | 18;
+export type Workload = "web" | "oltp" | "dw" | "mixed" | "desktop";
+export type Storage = "ssd" | "hdd" | "nvme" | "san";
+export type PoolMode = "transaction" | "session" | "statement";
+export type SynchronousMode = "off" | "quorum";
+export type TlsProtocol = "TLSv1.2" | "TLSv1.3";
+
+export interface ClusterSpec {
+  clusterName: string;
+  postgres: { major: PostgresMajor; image: string };
+  pgbouncerImage: string;
+  pullImages: boolean;
+  replicas: number;
+  synchronousMode: SynchronousMode;
+  node: { memoryMb: number; cpus: number; storage: Storage; workload: Workload; maxConnections: number };
+  pool: {
+    mode: PoolMode;
+    defaultPoolSize: number;
+    minPoolSize: number;
+    reservePoolSize: number;
+    maxClientConn: number;
+    maxDbConnections: number;
+  };
+  /** Host ports; undefined means the endpoint is not published. */
+  publish: { address: string; directPort?: number; pooledPort?: number; readOnlyPort?: number };
+  tls: { minProtocol: TlsProtocol; validityDays: number; renewBeforeDays: number; extraNames: string[] };
+  databases: string[];
+  walArchiving: boolean;
+  maxSlotWalKeepMb: number;
+  protectData: boolean;
+  slowQueryMs: number;
+  networkSubnet: string;
+}
+
+/** PostgreSQL's own reserve for superusers (its default), counted in the connection budget. */
+export const SUPERUSER_RESERVED_CONNECTIONS = 3;
+/** Connections kept free for direct (non-pooled) clients: migrations, admin, monitoring. */
+export const DIRECT_CONNECTION_HEADROOM = 20;
+/** Memory one idle backend needs besides work_mem (process, catalog caches), for the memory check. */
+export const BACKEND_BASELINE_MB = 2;
+/** Role names the cluster uses for itself; application databases may not take them. */
+export const RESERVED_NAMES = ["postgres", "replicator", "monitor", "pgbouncer", "pgbouncer_admin", "pgbouncer_stats", "template0", "template1"];
+
+
+// ---------------------------------------------------------------------------------------------
+// Settings: one entry per `pg-ha:<key>`. Pulumi.yaml declares the same keys (a test holds them equal).
+
+type PulumiType = "string" | "integer" | "boolean" | "array";
+interface Setting<T> {
+  type: PulumiType;
+  description: string;
+  default: T;
+  /** What the error message says is accepted. */
+  accepted: string;
+  schema: z.ZodType<T>;
+}
+
+const integer = (min: number, max: number) => z.number().int().min(min).max(max);
+const IMAGE_REF =
+  /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]{1,5})?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
+const DNS_NAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
+const IDENTIFIER = /^[a-z_][a-z0-9_]{0,59}$/;
+const port = z.number().int().refine((p) => p === 0 || (p >= 1024 && p <= 65535));
+const portAccepted = "0 (not published) or a port from 1024 to 65535";
+
+export const DEFAULT_PGBOUNCER_IMAGE =
+  "edoburu/pgbouncer:v1.25.2-p0@sha256:7d7a27d9e90985cab5cf42256f5c13a3120baa4b055b69df37beb272b89b2340";
+
+export const SETTINGS = {
+  clusterName: {
+    type: "string", default: "pgha",
+    description: "Prefix of every container, volume and network name; also the DNS names inside the cluster network.",
+    accepted: "lowercase letters, digits and '-', starting with a letter, at most 30 characters",
+    schema: z.string().regex(/^[a-z][a-z0-9-]{0,29}$/),
+  },
+  postgresMajor: {
+    type: "integer", default: 18,
+    description: "PostgreSQL major version.", accepted: "17 or 18",
+    schema: z.union([z.literal(17), z.literal(18)]),
+  },
+  postgresImage: {
+    type: "string", default: "",
+    description: "PostgreSQL image; empty means the official postgres:<major>-trixie.",
+    accepted: "an image reference such as postgres:18-trixie, or empty",
+    schema: z.string().refine((s) => s === "" || IMAGE_REF.test(s)),
+  },
+  pgbouncerImage: {
+    type: "string", default: DEFAULT_PGBOUNCER_IMAGE,
+    description: "PgBouncer image, pinned by digest.",
+    accepted: "an image reference such as edoburu/pgbouncer:v1.25.2-p0",
+    schema: z.string().regex(IMAGE_REF),
+  },
+  pullImages: {
+    type: "boolean", default: true,
+    description: "Pull images from their registry; false uses images already present on the engine.",
+    accepted: "true or false", schema: z.boolean(),
+  },
+  replicas: {
+    type: "integer", default: 1,
+    description: "Number of streaming hot-standby replicas (0 for a single node).",
+    accepted: "an integer from 0 to 5", schema: integer(0, 5),
+  },
+  synchronousMode: {
+    type: "string", default: "off",
+    description: "off: asynchronous replication. quorum: every commit waits for ANY 1 replica (needs 2 replicas).",
+    accepted: "off or quorum", schema: z.enum(["off", "quorum"]),
+  },
+  nodeMemoryMb: {
+    type: "integer", default: 1024,
+    description: "Memory limit of each PostgreSQL container in MB; also the tuning input.",
+    accepted: "an integer from 256 to 1048576", schema: integer(256, 1048576),
+  },
+  nodeCpus: {
+    type: "integer", default: 1,
+    description: "CPU limit of each PostgreSQL container; also the tuning input.",
+    accepted: "an integer from 1 to 256", schema: integer(1, 256),
+  },
+  storageType: {
+    type: "string", default: "ssd",
+    description: "Storage behind the data volumes (tunes random_page_cost and effective_io_concurrency).",
+    accepted: "ssd, hdd, nvme or san", schema: z.enum(["ssd", "hdd", "nvme", "san"]),
+  },
+  workload: {
+    type: "string", default: "web",
+    description: "Workload profile for tuning (PGTune's types).",
+    accepted: "web, oltp, dw, mixed or desktop", schema: z.enum(["web", "oltp", "dw", "mixed", "desktop"]),
+  },
+  maxConnections: {
+    type: "integer", default: 0,
+    description: "max_connections; 0 derives it from the PgBouncer budget, WAL senders and a direct-client headroom.",
+    accepted: "0 (derive) or an integer from 20 to 10000",
+    schema: z.number().int().refine((n) => n === 0 || (n >= 20 && n <= 10000)),
+  },
+  poolMode: {
+    type: "string", default: "transaction",
+    description: "PgBouncer pool_mode.", accepted: "transaction, session or statement",
+    schema: z.enum(["transaction", "session", "statement"]),
+  },
+  defaultPoolSize: {
+    type: "integer", default: 20,
+    description: "PgBouncer default_pool_size (server connections per user and database).",
+    accepted: "an integer from 1 to 10000", schema: integer(1, 10000),
+  },
+  minPoolSize: {
+    type: "integer", default: 0,
+    description: "PgBouncer min_pool_size.", accepted: "an integer from 0 to 10000", schema: integer(0, 10000),
+  },
+  reservePoolSize: {
+    type: "integer", default: 5,
+    description: "PgBouncer reserve_pool_size.", accepted: "an integer from 0 to 10000", schema: integer(0, 10000),
+  },
+  maxClientConn: {
+    type: "integer", default: 200,
+    description: "PgBouncer max_client_conn.", accepted: "an integer from 1 to 100000", schema: integer(1, 100000),
+  },
+  maxDbConnections: {
+    type: "integer", default: 25,
+    description: "PgBouncer max_db_connections (server connections per database).",
+    accepted: "an integer from 1 to 10000", schema: integer(1, 10000),
+  },
+  publishAddress: {
+    type: "string", default: "127.0.0.1",
+    description: "Host address the published ports bind to.",
+    accepted: "an IPv4 or IPv6 address", schema: z.string().refine((s) => net.isIP(s) !== 0),
+  },
+  publishDirectPort: {
+    type: "integer", default: 0,
+    description: "Host port of the primary (direct endpoint); 0 = not published.",
+    accepted: portAccepted, schema: port,
+  },
+  publishPooledPort: {
+    type: "integer", default: 6432,
+    description: "Host port of PgBouncer (pooled endpoint); 0 = not published.",
+    accepted: portAccepted, schema: port,
+  },
+  publishReadOnlyPort: {
+    type: "integer", default: 0,
+    description: "Second host port of PgBouncer for the read-only endpoint; 0 = not published.",
+    accepted: portAccepted, schema: port,
+  },
+  tlsMinProtocol: {
+    type: "string", default: "TLSv1.3",
+    description: "Lowest TLS version servers and PgBouncer accept.",
+    accepted: "TLSv1.2 or TLSv1.3", schema: z.enum(["TLSv1.2", "TLSv1.3"]),
+  },
+  tlsValidityDays: {
+    type: "integer", default: 365,
+    description: "Validity of server and client certificates in days.",
+    accepted: "an integer from 2 to 825", schema: integer(2, 825),
+  },
+  tlsRenewBeforeDays: {
+    type: "integer", default: 30,
+    description: "A `pulumi up` this many days before expiry or later issues new certificates.",
+    accepted: "an integer from 1 to 365, below pg-ha:tlsValidityDays", schema: integer(1, 365),
+  },
+  tlsExtraNames: {
+    type: "array", default: [] as string[],
+    description: "Extra DNS names or IP addresses for the certificates' SANs (for clients outside the cluster network).",
+    accepted: "a list of DNS names or IP addresses",
+    schema: z.array(z.string().refine((s) => DNS_NAME.test(s) || net.isIP(s) !== 0)).max(20),
+  },
+  databases: {
+    type: "array", default: ["app"],
+    description: "Application databases; each gets an owner role of the same name.",
+    accepted: "1 to 10 distinct lowercase identifiers, none of " + RESERVED_NAMES.join(", "),
+    schema: z
+      .array(z.string().regex(IDENTIFIER).refine((s) => !RESERVED_NAMES.includes(s)))
+      .min(1).max(10)
+      .refine((a) => new Set(a).size === a.length),
+  },
+  walArchiving: {
+    type: "boolean", default: true,
+    description: "Archive WAL segments to the cluster's WAL archive volume.",
+    accepted: "true or false", schema: z.boolean(),
+  },
+  maxSlotWalKeepMb: {
+    type: "integer", default: 4096,
+    description: "max_slot_wal_keep_size in MB: WAL a replication slot may hold back before it is invalidated.",
+    accepted: "an integer from 64 to 1048576", schema: integer(64, 1048576),
+  },
+  protectData: {
+    type: "boolean", default: false,
+    description: "Protect data and WAL volumes: Pulumi refuses to delete them.",
+    accepted: "true or false", schema: z.boolean(),
+  },
+  slowQueryMs: {
+    type: "integer", default: 1000,
+    description: "log_min_duration_statement and auto_explain threshold in ms.",
+    accepted: "an integer from 1 to 3600000", schema: integer(1, 3600000),
+  },
+  networkSubnet: {
+    type: "string", default: "172.30.10.0/24",
+    description: "IPv4 subnet of the cluster's bridge network; pg_hba.conf admits only this subnet.",
+    accepted: "an IPv4 network in CIDR form with a prefix from /16 to /28, such as 172.30.10.0/24",
+    schema: z.string().refine(isSubnet),
+  },
+} satisfies Record<string, Setting<unknown>>;
+
+export type SettingKey = keyof typeof SETTINGS;
+type Settings = { [K in SettingKey]: (typeof SETTINGS)[K]["default"] };
+
+function isSubnet(s: string): boolean {
+  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(s);
+  if (!m || !net.isIPv4(s.split("/")[0])) return false;
+  const prefix = Number(m[5]);
+  if (prefix < 16 || prefix > 28) return false;
+  const address = m.slice(1, 5).reduce((acc, octet) => acc * 256 + Number(octet), 0);
+  return address % 2 ** (32 - prefix) === 0;
+}
+
+/** Pulumi hands every config value over as a string; turn it back into the declared type. */
+function fromConfigString(type: PulumiType, raw: string): unknown {
+  switch (type) {
+    case "integer":
+      return /^-?\d+$/.test(raw.trim()) ? Number(raw) : raw;
+    case "boolean":
+      return raw === "true" ? true : raw === "false" ? false : raw;
+    case "array":
+      try {
+        return JSON.parse(raw);
+      } catch {
+        return raw;
+      }
+    default:
+      return raw;
+  }
+}
+
+export class ConfigError extends pulumi.RunError {
+  constructor(readonly problems: string[]) {
+    super(`Invalid stack configuration:\n  - ${problems.join("\n  - ")}`);
+  }
+}
+
+/**
+ * Parses raw config (`{"pg-ha:replicas": "2", ...}`, as `pulumi.runtime.allConfig()` gives it)
+ * into a ClusterSpec, or throws one ConfigError that lists every problem.
+ */
+export function parseClusterConfig(raw: Record<string, string>): ClusterSpec {
+  const problems: string[] = [];
+  const values: Record<string, unknown> = {};
+  const known = new Set(Object.keys(SETTINGS));
+
+  for (const fullKey of Object.keys(raw).sort()) {
+    const [namespace, key] = fullKey.split(":", 2);
+    if (namespace !== PROJECT) continue;
+    if (!known.has(key)) {
+      problems.push(`${fullKey} is not a setting of this program; accepted keys: ${[...known].map((k) => `${PROJECT}:${k}`).join(", ")}`);
+    }
+  }
+  for (const [key, setting] of Object.entries(SETTINGS) as [SettingKey, Setting<unknown>][]) {
+    const fullKey = `${PROJECT}:${key}`;
+    if (!(fullKey in raw)) {
+      values[key] = setting.default;
+      continue;
+    }
+    const parsed = setting.schema.safeParse(fromConfigString(setting.type, raw[fullKey]));
+    if (parsed.success) values[key] = parsed.data;
+    else problems.push(`${fullKey} = ${JSON.stringify(raw[fullKey])} is not accepted; expected ${setting.accepted}`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const spec = buildSpec(values as Settings);
+  const crossProblems = crossFieldProblems(spec, values as Settings);
+  if (crossProblems.length > 0) throw new ConfigError(crossProblems);
+  return deepFreeze(spec);
+}
+
+/** Reads the running stack's configuration. */
+export function loadClusterSpec(): ClusterSpec {
+  return parseClusterConfig(pulumi.runtime.allConfig());
+}
+
+/** The pooler's server-connection budget on one PostgreSQL node. */
+export function poolerConnectionBudget(spec: Pick<ClusterSpec, "databases" | "pool">): number {
+  return spec.databases.length * (spec.pool.maxDbConnections + spec.pool.reservePoolSize);
+}
+
+/** Connections a node must allow: pooler budget, superuser reserve and WAL senders. */
+export function requiredConnections(spec: Pick<ClusterSpec, "databases" | "pool" | "replicas">): number {
+  return poolerConnectionBudget(spec) + SUPERUSER_RESERVED_CONNECTIONS + walSenders(spec.replicas);
+}
+
+function buildSpec(s: Settings): ClusterSpec {
+  const published = (p: number) => (p === 0 ? undefined : p);
+  const partial = {
+    databases: s.databases,
+    replicas: s.replicas,
+    pool: {
+      mode: s.poolMode as PoolMode,
+      defaultPoolSize: s.defaultPoolSize,
+      minPoolSize: s.minPoolSize,
+      reservePoolSize: s.reservePoolSize,
+      maxClientConn: s.maxClientConn,
+      maxDbConnections: s.maxDbConnections,
+    },
+  };
+  const derivedMaxConnections = Math.ceil((requiredConnections(partial) + DIRECT_CONNECTION_HEADROOM) / 10) * 10;
+  return {
+    ...partial,
+    clusterName: s.clusterName,
+    postgres: {
+      major: s.postgresMajor as PostgresMajor,
+      image: s.postgresImage === "" ? `postgres:${s.postgresMajor}-trixie` : s.postgresImage,
+    },
+    pgbouncerImage: s.pgbouncerImage,
+    pullImages: s.pullImages,
+    synchronousMode: s.synchronousMode as SynchronousMode,
+    node: {
+      memoryMb: s.nodeMemoryMb,
+      cpus: s.nodeCpus,
+      storage: s.storageType as Storage,
+      workload: s.workload as Workload,
+      maxConnections: s.maxConnections === 0 ? derivedMaxConnections : s.maxConnections,
+    },
+    publish: {
+      address: s.publishAddress,
+      directPort: published(s.publishDirectPort),
+      pooledPort: published(s.publishPooledPort),
+      readOnlyPort: published(s.publishReadOnlyPort),
+    },
+    tls: {
+      minProtocol: s.tlsMinProtocol as TlsProtocol,
+      validityDays: s.tlsValidityDays,
+      renewBeforeDays: s.tlsRenewBeforeDays,
+      extraNames: s.tlsExtraNames,
+    },
+    walArchiving: s.walArchiving,
+    maxSlotWalKeepMb: s.maxSlotWalKeepMb,
+    protectData: s.protectData,
+    slowQueryMs: s.slowQueryMs,
+    networkSubnet: s.networkSubnet,
+  };
+}
+
+function crossFieldProblems(spec: ClusterSpec, s: Settings): string[] {
+  const problems: string[] = [];
+  const key = (k: SettingKey) => `${PROJECT}:${k}`;
+
+  if (spec.synchronousMode === "quorum" && spec.replicas < 2) {
+    problems.push(`${key("synchronousMode")} = "quorum" needs ${key("replicas")} >= 2 (got ${spec.replicas}): with one replica every outage of it would stop all writes`);
+  }
+  const imageTag = /:(\d+)(?:[.-][^/@]*)?(?:@|$)/.exec(spec.postgres.image);
+  if (imageTag && Number(imageTag[1]) !== spec.postgres.major && s.postgresImage !== "") {
+    problems.push(`${key("postgresImage")} = "${s.postgresImage}" is tagged for PostgreSQL ${imageTag[1]} but ${key("postgresMajor")} is ${spec.postgres.major}`);
+  }
+  const ports: [SettingKey, number | undefined][] = [
+    ["publishDirectPort", spec.publish.directPort],
+    ["publishPooledPort", spec.publish.pooledPort],
+    ["publishReadOnlyPort", spec.publish.readOnlyPort],
+  ];
+  const seen = new Map<number, SettingKey>();
+  for (const [name, p] of ports) {
+    if (p === undefined) continue;
+    const other = seen.get(p);
+    if (other) problems.push(`${key(name)} = ${p} is already used by ${key(other)}; published ports must be distinct`);
+    else seen.set(p, name);
+  }
+  const pool = spec.pool;
+  if (pool.minPoolSize > pool.defaultPoolSize) {
+    problems.push(`${key("minPoolSize")} = ${pool.minPoolSize} exceeds ${key("defaultPoolSize")} = ${pool.defaultPoolSize}`);
+  }
+  if (pool.defaultPoolSize > pool.maxDbConnections) {
+    problems.push(`${key("defaultPoolSize")} = ${pool.defaultPoolSize} exceeds ${key("maxDbConnections")} = ${pool.maxDbConnections}`);
+  }
+  if (pool.maxDbConnections > pool.maxClientConn) {
+    problems.push(`${key("maxDbConnections")} = ${pool.maxDbConnections} exceeds ${key("maxClientConn")} = ${pool.maxClientConn}: server connections beyond the client limit can never be used`);
+  }
+  const required = requiredConnections(spec);
+  if (spec.node.maxConnections < required) {
+    problems.push(
+      `${key("maxConnections")} = ${spec.node.maxConnections} is too small: ${spec.databases.length} database(s) x (${key("maxDbConnections")} ${pool.maxDbConnections} + ${key("reservePoolSize")} ${pool.reservePoolSize}) + ${SUPERUSER_RESERVED_CONNECTIONS} superuser-reserved + ${walSenders(spec.replicas)} WAL senders = ${required}`,
+    );
+  }
+  if (spec.tls.renewBeforeDays >= spec.tls.validityDays) {
+    problems.push(`${key("tlsRenewBeforeDays")} = ${spec.tls.renewBeforeDays} must be below ${key("tlsValidityDays")} = ${spec.tls.validityDays}`);
+  }
+  if (problems.length === 0) {
+    const tuning = clusterTuning(spec);
+    const sharedBuffersMb = parseMemory(tuning.shared_buffers) / 1024;
+    const perBackendMb = parseMemory(tuning.work_mem) / 1024 + BACKEND_BASELINE_MB;
+    const neededMb = Math.ceil(sharedBuffersMb + spec.node.maxConnections * perBackendMb);
+    if (neededMb > spec.node.memoryMb) {
+      problems.push(
+        `${key("nodeMemoryMb")} = ${spec.node.memoryMb} cannot hold shared_buffers (${tuning.shared_buffers}) plus ${spec.node.maxConnections} connections x (work_mem ${tuning.work_mem} + ${BACKEND_BASELINE_MB}MB): needs at least ${neededMb}; raise ${key("nodeMemoryMb")} or lower ${key("maxConnections")}`,
+      );
+    }
+  }
+  return problems;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === "object") {
+    Object.values(value).forEach(deepFreeze);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,24 @@
+/**
+ * pg-ha: a PostgreSQL primary, streaming hot-standby replicas and PgBouncer on Docker.
+ * The stack configuration is validated first; nothing is created when it is wrong.
+ */
+import { loadClusterSpec } from "./config";
+import { PostgresCluster } from "./components/cluster";
+
+const spec = loadClusterSpec();
+const cluster = new PostgresCluster(spec.clusterName, { spec });
+const main = cluster.urls[spec.databases[0]];
+
+/** Inside the cluster network (for microservices attached to `networkName`). */
+export const directUrl = main.directUrl;
+export const pooledUrl = main.pooledUrl;
+export const readOnlyUrl = main.readOnlyUrl;
+/** Through published ports on the host; absent when that endpoint is not published. */
+export const hostDirectUrl = main.hostDirectUrl;
+export const hostPooledUrl = main.hostPooledUrl;
+export const hostReadOnlyUrl = main.hostReadOnlyUrl;
+/** Every database's URLs, when the stack has more than one. */
+export const databaseUrls = cluster.urls;
+export const caCertPem = cluster.caCertPem;
+export const networkName = cluster.networkName;
+export const nodes = cluster.nodes;
