@@ -49,8 +49,7 @@ export async function runProgram(config: RawConfig): Promise<ProgramRun> {
       secret[name] = false;
     }
   }
-  // Outputs settle only after every resource they depend on registered; give stragglers a turn.
-  await new Promise((resolve) => setImmediate(resolve));
+  await settle();
   return { resources: [...created], outputs, secret };
 }
 
@@ -68,4 +67,15 @@ export function unwrapSecrets(value: unknown): unknown {
     return Object.fromEntries(Object.entries(record).map(([k, v]) => [k, unwrapSecrets(v)]));
   }
   return value;
+}
+
+/** Waits until no resource has registered for a few turns: nothing in Pulumi signals "all done". */
+export async function settle(): Promise<void> {
+  let stableRounds = 0;
+  let last = -1;
+  while (stableRounds < 5) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    stableRounds = created.length === last ? stableRounds + 1 : 0;
+    last = created.length;
+  }
 }

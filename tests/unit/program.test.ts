@@ -1,0 +1,197 @@
+import * as pulumi from "@pulumi/pulumi";
+import { parseClusterConfig } from "../../config";
+import { PostgresCluster } from "../../components/cluster";
+import { byType, promiseOf, runProgram, settle, stackConfig, unwrapSecrets, type ProgramRun } from "./harness";
+
+const CONTAINER = "docker:index/container:Container";
+const VOLUME = "docker:index/volume:Volume";
+
+interface Registration {
+  type: string;
+  name: string;
+  opts: pulumi.CustomResourceOptions;
+  parentType?: string;
+}
+
+/** Builds the cluster component directly and records every child's resource options. */
+async function registrations(stack: "dev" | "prod"): Promise<Registration[]> {
+  const seen: Registration[] = [];
+  const spec = parseClusterConfig(stackConfig(stack));
+  const cluster = new PostgresCluster(spec.clusterName, { spec }, {
+    transformations: [(a) => {
+      seen.push({ type: a.type, name: a.name, opts: a.opts as pulumi.CustomResourceOptions, parentType: (a.opts.parent as any)?.__pulumiType });
+      return undefined;
+    }],
+  });
+  await promiseOf(pulumi.all([cluster.caCertPem, cluster.networkName]));
+  await settle();
+  return seen;
+}
+
+function containerInputs(run: ProgramRun, name: string): Record<string, any> {
+  const container = byType(run, CONTAINER).find((c) => c.name === name);
+  if (!container) throw new Error(`no container ${name}`);
+  return unwrapSecrets(container.inputs) as Record<string, any>;
+}
+
+describe.each([
+  ["dev", 1, ["pgha-dev-primary", "pgha-dev-replica-1", "pgha-dev-pgbouncer"]],
+  ["prod", 2, ["pgha-prod-primary", "pgha-prod-replica-1", "pgha-prod-replica-2", "pgha-prod-pgbouncer"]],
+] as const)("the %s stack", (stack, replicas, containers) => {
+  let run: ProgramRun;
+  let regs: Registration[];
+  beforeAll(async () => {
+    run = await runProgram(stackConfig(stack));
+    regs = await registrations(stack);
+  });
+
+  test("creates one container per node plus PgBouncer, a network, and a data volume per node plus the WAL archive", () => {
+    expect(byType(run, CONTAINER).map((c) => c.name)).toEqual([...containers]);
+    expect(byType(run, "docker:index/network:Network")).toHaveLength(1);
+    expect(byType(run, VOLUME).map((v) => v.inputs.name).sort()).toEqual(
+      [...containers.filter((c) => !c.endsWith("pgbouncer")).map((c) => `${c}-data`), `pgha-${stack}-wal-archive`].sort(),
+    );
+    expect(byType(run, "random:index/randomPassword:RandomPassword")).toHaveLength(5);
+    expect(byType(run, "tls:index/locallySignedCert:LocallySignedCert")).toHaveLength(replicas + 3);
+  });
+
+  test("every resource has a component parent; each kind of component exists once per node", () => {
+    const components = regs.filter((r) => r.type.startsWith("pg-ha:")).map((r) => r.type);
+    expect(components.filter((t) => t === "pg-ha:postgres:PostgresReplica")).toHaveLength(replicas);
+    for (const t of ["pg-ha:index:PostgresCluster", "pg-ha:secrets:ClusterSecrets", "pg-ha:tls:ClusterTls",
+      "pg-ha:volumes:ClusterVolumes", "pg-ha:postgres:PostgresPrimary", "pg-ha:pgbouncer:PgBouncer"]) {
+      expect(components.filter((c) => c === t)).toHaveLength(1);
+    }
+    for (const r of regs.filter((r) => !r.type.startsWith("pg-ha:index"))) expect(r.parentType).toMatch(/^pg-ha:/);
+    expect(regs.find((r) => r.type === CONTAINER && r.name.endsWith("primary"))!.parentType).toBe("pg-ha:postgres:PostgresPrimary");
+    expect(regs.find((r) => r.type === VOLUME)!.parentType).toBe("pg-ha:volumes:ClusterVolumes");
+  });
+
+  test("containers are deleted before they are replaced (fixed names, ports, one server per volume)", () => {
+    const containerRegs = regs.filter((r) => r.type === CONTAINER);
+    expect(containerRegs).toHaveLength(containers.length);
+    for (const r of containerRegs) expect(r.opts.deleteBeforeReplace).toBe(true);
+  });
+
+  test(`data volumes are ${stack === "prod" ? "" : "not "}protected and retained`, () => {
+    for (const r of regs.filter((r) => r.type === VOLUME)) {
+      expect(r.opts.protect).toBe(stack === "prod");
+      expect(r.opts.retainOnDelete).toBe(stack === "prod");
+    }
+  });
+
+  test("replicas start after the primary is healthy; PgBouncer after every server", () => {
+    const deps = (name: string) => ((regs.find((r) => r.type === CONTAINER && r.name === name)!.opts.dependsOn ?? []) as pulumi.Resource[]).length;
+    for (const c of containers.filter((c) => c.includes("replica"))) expect(deps(c)).toBe(1);
+    expect(deps(`pgha-${stack}-pgbouncer`)).toBe(replicas + 1);
+  });
+
+  test("every container has a health check, waits for it, and stops gracefully", () => {
+    for (const name of containers) {
+      const c = containerInputs(run, name);
+      expect(c.healthcheck.tests[0]).toBe("CMD");
+      expect(c.healthcheck.interval).toBe("2s");
+      expect(c.wait).toBe(true);
+      expect(c.waitTimeout).toBeGreaterThanOrEqual(60);
+      expect(c.destroyGraceSeconds).toBeGreaterThanOrEqual(30);
+      expect(c.stopSignal).toBe("SIGINT");
+      expect(c.restart).toBe("unless-stopped");
+      expect(c.labels).toContainEqual({ label: "pgha.cluster", value: `pgha-${stack}` });
+    }
+  });
+
+  test("PostgreSQL nodes get their memory and CPU limits, and the data volume at the official path", () => {
+    const c = containerInputs(run, containers[0]);
+    expect(c.memory).toBe(stack === "prod" ? 8192 : 1024);
+    expect(c.cpus).toBe(stack === "prod" ? "4" : "1");
+    expect(c.volumes).toContainEqual({ volumeName: `${containers[0]}-data`, containerPath: "/var/lib/postgresql" });
+    expect(c.envs).toEqual(["PGDATA=/var/lib/postgresql/18/docker", "PGHA_ROLE=primary"]);
+  });
+
+  test("the replica mounts the WAL archive read-only", () => {
+    const c = containerInputs(run, containers[1]);
+    expect(c.volumes).toContainEqual({ volumeName: `pgha-${stack}-wal-archive`, containerPath: "/var/lib/pg-ha/wal-archive", readOnly: true });
+  });
+
+  test("published ports bind to loopback only", () => {
+    const ports = containers.flatMap((name) => containerInputs(run, name).ports ?? []);
+    expect(ports.length).toBeGreaterThan(0);
+    for (const p of ports) expect(p.ip).toBe("127.0.0.1");
+    const external = ports.map((p: any) => p.external).sort();
+    expect(external).toEqual(stack === "dev" ? [15432, 16432, 16433] : [6432]);
+  });
+
+  test("outputs: every connection string is secret and verify-full; host URLs only for published endpoints", () => {
+    const urls = ["directUrl", "pooledUrl", "readOnlyUrl", "hostDirectUrl", "hostPooledUrl", "hostReadOnlyUrl"];
+    for (const u of urls) {
+      const value = run.outputs[u] as string | undefined;
+      if (value === undefined) continue;
+      expect(run.secret[u]).toBe(true);
+      expect(value).toMatch(/^postgresql:\/\/app:.+@.+\?sslmode=verify-full$/);
+    }
+    expect(run.outputs.readOnlyUrl).toMatch(new RegExp(`@pgha-${stack}-pgbouncer:6432/app_ro\\?`));
+    expect(run.outputs.directUrl).toMatch(new RegExp(`@pgha-${stack}-primary:5432/app\\?`));
+    if (stack === "prod") {
+      expect(run.outputs.hostDirectUrl).toBeUndefined();
+      expect(run.outputs.hostReadOnlyUrl).toBeUndefined();
+      expect(run.outputs.hostPooledUrl).toMatch(/@127\.0\.0\.1:6432\/app\?/);
+    } else {
+      expect(run.outputs.hostReadOnlyUrl).toMatch(/@127\.0\.0\.1:16433\/app_ro\?/);
+    }
+    expect(run.outputs.caCertPem).toMatch(/BEGIN CERTIFICATE/);
+    expect(run.outputs.networkName).toBe(`pgha-${stack}-net`);
+    expect(run.outputs.nodes).toEqual(containers.map((name) => ({
+      name, role: name.endsWith("primary") ? "primary" : name.endsWith("pgbouncer") ? "pgbouncer" : "replica",
+    })));
+  });
+
+  test("no plaintext password in any container input; secret uploads are root-only", () => {
+    const passwords = byType(run, "random:index/randomPassword:RandomPassword").map((p) => `Pw-${p.name}`);
+    expect(passwords).toHaveLength(5);
+    for (const name of containers) {
+      const c = containerInputs(run, name);
+      const text = JSON.stringify(c);
+      for (const password of passwords) expect(text).not.toContain(password);
+      for (const u of c.uploads) {
+        if (u.file.includes("/secrets/")) expect(u.permissions).toBe("0600");
+        else expect(u.content).not.toMatch(/PRIVATE KEY|SCRAM-SHA-256\$/);
+      }
+    }
+  });
+
+  test("secret uploads carry the verifiers and keys; config uploads are plain, readable text", () => {
+    const primary = containerInputs(run, containers[0]);
+    const reconcile = primary.uploads.find((u: any) => u.file === "/etc/pg-ha/secrets/reconcile.sql");
+    expect(reconcile.content).toMatch(/ALTER ROLE app WITH LOGIN .* PASSWORD 'SCRAM-SHA-256\$4096:/);
+    const conf = primary.uploads.find((u: any) => u.file === "/etc/pg-ha/postgresql.conf");
+    expect(conf.content).toContain("ssl_min_protocol_version = 'TLSv1.3'");
+    expect(conf.contentBase64).toBeUndefined();
+  });
+});
+
+test("the pulled image is used when pullImages is on; the name as given when it is off", async () => {
+  const pulled = await runProgram(stackConfig("dev"));
+  expect(byType(pulled, "docker:index/remoteImage:RemoteImage").map((i) => i.inputs)).toEqual([
+    { name: "postgres:18-trixie", keepLocally: true },
+    { name: expect.stringMatching(/^edoburu\/pgbouncer:v1\.25\.2-p0@sha256:/), keepLocally: true },
+  ]);
+  expect(containerInputs(pulled, "pgha-dev-primary").image).toBe("sha256:pgha-dev-postgres-image");
+
+  const local = await runProgram({ ...stackConfig("dev"), "pg-ha:pullImages": "false", "pg-ha:postgresImage": "pgha-test/postgres:18" });
+  expect(byType(local, "docker:index/remoteImage:RemoteImage")).toHaveLength(0);
+  expect(containerInputs(local, "pgha-dev-primary").image).toBe("pgha-test/postgres:18");
+});
+
+test("PostgreSQL 17 mounts the volume where its official image declares it", async () => {
+  const run = await runProgram({ ...stackConfig("dev"), "pg-ha:postgresMajor": "17" });
+  const c = containerInputs(run, "pgha-dev-primary");
+  expect(c.volumes).toContainEqual({ volumeName: "pgha-dev-primary-data", containerPath: "/var/lib/postgresql/data" });
+  expect(c.envs).toContain("PGDATA=/var/lib/postgresql/data/pgdata");
+});
+
+test("a single-node cluster sends read-only sessions to the primary", async () => {
+  const run = await runProgram({ ...stackConfig("dev"), "pg-ha:replicas": "0" });
+  expect(byType(run, CONTAINER).map((c) => c.name)).toEqual(["pgha-dev-primary", "pgha-dev-pgbouncer"]);
+  const ini = containerInputs(run, "pgha-dev-pgbouncer").uploads.find((u: any) => u.file === "/etc/pg-ha/pgbouncer.ini").content;
+  expect(ini).toContain("app_ro = host=pgha-dev-primary port=5432 dbname=app");
+});

@@ -1,0 +1,130 @@
+import { parseClusterConfig, type ClusterSpec } from "../../config";
+import {
+  renderPgbouncerIni, renderPgHbaConf, renderPostgresqlConf, renderReconcileSql, renderUserlist,
+} from "../../config-templates/render";
+import { primaryNode, replicaNodes } from "../../components/topology";
+import { stackConfig } from "./harness";
+
+const dev = parseClusterConfig(stackConfig("dev"));
+const prod = parseClusterConfig(stackConfig("prod"));
+const verifiers = (spec: ClusterSpec) =>
+  Object.fromEntries(["postgres", "monitor", "pgbouncer_admin", "pgbouncer_stats", ...spec.databases].map((r) => [r, `SCRAM-SHA-256$4096:c2FsdA==$${r}:key`]));
+
+/** Lines of a config file, without comments and blank lines. */
+const settings = (text: string) => text.split("\n").map((l) => l.replace(/\s+#.*$/, "").trimEnd()).filter((l) => l && !/^\s*[#;]/.test(l));
+
+describe.each([["dev", dev], ["prod", prod]] as const)("rendering for %s", (_, spec) => {
+  test("is deterministic: the same spec gives byte-identical files", () => {
+    const all = (s: ClusterSpec) => [
+      renderPostgresqlConf(s, primaryNode(s)), ...replicaNodes(s).map((r) => renderPostgresqlConf(s, r)),
+      renderPgHbaConf(s), renderPgbouncerIni(s), renderReconcileSql(s, verifiers(s)), renderUserlist(s, verifiers(s)),
+    ];
+    expect(all(parseClusterConfig(stackConfig(spec.clusterName.endsWith("dev") ? "dev" : "prod")))).toEqual(all(spec));
+  });
+
+  test("postgresql.conf: TLS 1.3, SCRAM, keepalives, timeouts, monitoring, replication safety", () => {
+    const lines = settings(renderPostgresqlConf(spec, primaryNode(spec)));
+    expect(lines).toEqual(expect.arrayContaining([
+      "ssl = on",
+      "ssl_min_protocol_version = 'TLSv1.3'",
+      "password_encryption = scram-sha-256",
+      "tcp_keepalives_idle = 60",
+      "tcp_keepalives_interval = 10",
+      "tcp_keepalives_count = 6",
+      "client_connection_check_interval = 10s",
+      "idle_in_transaction_session_timeout = 10min",
+      "wal_level = replica",
+      "wal_log_hints = on",
+      `max_slot_wal_keep_size = ${spec.maxSlotWalKeepMb}MB`,
+      "archive_mode = on",
+      "log_min_duration_statement = 1000",
+      "shared_preload_libraries = 'pg_stat_statements,auto_explain'",
+      "auto_explain.log_min_duration = 1000",
+      `max_connections = ${spec.node.maxConnections}`,
+      "io_method = worker",
+    ]));
+    expect(lines.some((l) => l.startsWith("primary_conninfo"))).toBe(false);
+  });
+
+  test("the replica streams from the primary through its own slot, with its client certificate", () => {
+    const replica = replicaNodes(spec)[0];
+    const lines = settings(renderPostgresqlConf(spec, replica));
+    expect(lines).toContain("primary_slot_name = 'replica_1'");
+    expect(lines).toContain("hot_standby_feedback = on");
+    expect(lines).toContain("restore_command = 'cp /var/lib/pg-ha/wal-archive/%f %p'");
+    const conninfo = lines.find((l) => l.startsWith("primary_conninfo"))!;
+    expect(conninfo).toContain(`host=${spec.clusterName}-primary port=5432 user=replicator application_name=replica_1 sslmode=verify-full`);
+    expect(conninfo).toContain("sslcert=/etc/pg-ha/tls/replication.crt sslkey=/run/pg-ha/replication.key");
+    expect(conninfo).not.toContain("password");
+  });
+
+  test("pg_hba.conf: no plain TCP, certificates for replication, SCRAM for everyone else, reject last", () => {
+    const lines = settings(renderPgHbaConf(spec)).map((l) => l.split(/\s+/).join(" "));
+    expect(lines).toEqual([
+      "local all postgres peer",
+      "local all all reject",
+      "hostnossl all all all reject",
+      "hostnossl replication all all reject",
+      `hostssl replication replicator ${spec.networkSubnet} cert`,
+      "hostssl replication all all reject",
+      "hostssl all replicator all reject",
+      `hostssl all all ${spec.networkSubnet} scram-sha-256`,
+      "host all all all reject",
+      "host replication all all reject",
+    ]);
+  });
+
+  test("pgbouncer.ini: read-write and read-only entries, pool sizes from the spec, TLS both ways", () => {
+    const lines = settings(renderPgbouncerIni(spec));
+    const replicas = replicaNodes(spec).map((r) => r.name).join(",");
+    expect(lines).toEqual(expect.arrayContaining([
+      `app = host=${spec.clusterName}-primary port=5432 dbname=app`,
+      `app_ro = host=${replicas} port=5432 dbname=app`,
+      "auth_type = scram-sha-256",
+      `pool_mode = transaction`,
+      `default_pool_size = ${spec.pool.defaultPoolSize}`,
+      `min_pool_size = ${spec.pool.minPoolSize}`,
+      `reserve_pool_size = ${spec.pool.reservePoolSize}`,
+      `max_client_conn = ${spec.pool.maxClientConn}`,
+      `max_db_connections = ${spec.pool.maxDbConnections}`,
+      "max_prepared_statements = 200",
+      "client_tls_sslmode = require",
+      "client_tls_protocols = tlsv1.3",
+      "server_tls_sslmode = verify-full",
+      "server_tls_protocols = tlsv1.3",
+    ]));
+  });
+
+  test("reconcile.sql sets verifiers, gives replication no password, and keeps one slot per replica", () => {
+    const sql = renderReconcileSql(spec, verifiers(spec));
+    expect(sql).toContain("ALTER ROLE app WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD 'SCRAM-SHA-256$4096:c2FsdA==$app:key';");
+    expect(sql).toContain("ALTER ROLE replicator WITH LOGIN REPLICATION NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD NULL;");
+    const slots = replicaNodes(spec).map((r) => `'${r.slot}'`).join(", ");
+    expect(sql).toContain(`FROM unnest(ARRAY[${slots}]::text[]) AS slot`);
+    expect(sql).toContain(`AND slot_name <> ALL (ARRAY[${slots}]::text[])`);
+  });
+
+  test("the userlist holds verifiers for the application and PgBouncer's own users only", () => {
+    expect(renderUserlist(spec, verifiers(spec)).trim().split("\n")).toEqual([
+      `"app" "SCRAM-SHA-256$4096:c2FsdA==$app:key"`,
+      `"pgbouncer_admin" "SCRAM-SHA-256$4096:c2FsdA==$pgbouncer_admin:key"`,
+      `"pgbouncer_stats" "SCRAM-SHA-256$4096:c2FsdA==$pgbouncer_stats:key"`,
+    ]);
+  });
+});
+
+test("quorum commit names every replica on the primary only", () => {
+  const spec = parseClusterConfig({ ...stackConfig("prod"), "pg-ha:synchronousMode": "quorum" });
+  expect(renderPostgresqlConf(spec, primaryNode(spec))).toContain("synchronous_standby_names = 'ANY 1 (replica_1, replica_2)'");
+  expect(renderPostgresqlConf(spec, replicaNodes(spec)[0])).not.toContain("synchronous_standby_names");
+});
+
+test("TLS 1.2 as the minimum lets PgBouncer speak both versions", () => {
+  const spec = parseClusterConfig({ ...stackConfig("dev"), "pg-ha:tlsMinProtocol": "TLSv1.2" });
+  expect(renderPgbouncerIni(spec)).toContain("client_tls_protocols = tlsv1.2,tlsv1.3");
+  expect(renderPostgresqlConf(spec, primaryNode(spec))).toContain("ssl_min_protocol_version = 'TLSv1.2'");
+});
+
+test("a missing verifier is an error, not an empty password", () => {
+  expect(() => renderUserlist(dev, {})).toThrow('no SCRAM verifier for role "app"');
+});
