@@ -2,7 +2,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { ClusterSpec } from "../config";
 import { loginRoles, pgbouncerUsers } from "../config-templates/render";
-import { databaseUrls, type UrlName } from "./connection-strings";
+import { adminUrls, databaseUrls, type UrlName } from "./connection-strings";
 import { PgBouncer } from "./pgbouncer";
 import { PostgresPrimary } from "./primary";
 import { PostgresReplica } from "./replica";
@@ -29,6 +29,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
   readonly nodes: NodeInfo[];
   /** Secret connection strings per database; the first database's are the stack's main outputs. */
   readonly urls: Record<string, Partial<Record<UrlName, pulumi.Output<string>>>> = {};
+  /** Secret operator URLs (superuser, monitor, PgBouncer consoles); host ports when published. */
+  readonly adminUrls: pulumi.Output<Record<string, string>>;
 
   constructor(name: string, args: PostgresClusterArgs, opts?: pulumi.ComponentResourceOptions) {
     super("pg-ha:index:PostgresCluster", name, {}, opts);
@@ -107,6 +109,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
         names.map((url) => [url, pulumi.secret(password.apply((p) => databaseUrls(spec, database, p)[url]!))]),
       );
     }
+    this.adminUrls = pulumi.secret(pulumi.all(secrets.passwords).apply((p) => adminUrls(spec, p)));
     this.registerOutputs({ networkName: this.networkName, caCertPem: this.caCertPem, nodes: this.nodes });
   }
 

@@ -1,6 +1,9 @@
 /** Connection strings microservices consume: always TLS with full certificate verification. */
 import type { ClusterSpec } from "../config";
-import { PGBOUNCER_PORT, POSTGRES_PORT, READ_ONLY_SUFFIX, pgbouncerName, primaryNode } from "./topology";
+import {
+  MONITOR_ROLE, PGBOUNCER_ADMIN, PGBOUNCER_PORT, PGBOUNCER_STATS, POSTGRES_PORT, READ_ONLY_SUFFIX, SUPERUSER,
+  pgbouncerName, primaryNode,
+} from "./topology";
 
 export interface Endpoint {
   host: string;
@@ -54,4 +57,17 @@ export function databaseUrls(spec: ClusterSpec, database: string, password: stri
   if (e.hostPooled) urls.hostPooledUrl = connectionUrl(e.hostPooled, database, password, database);
   if (e.hostReadOnly) urls.hostReadOnlyUrl = connectionUrl(e.hostReadOnly, database, password, readOnlyDb);
   return urls;
+}
+
+/** Operator URLs: the superuser and the monitor on the primary, PgBouncer's admin and stats consoles. */
+export function adminUrls(spec: ClusterSpec, passwords: Record<string, string>): Record<string, string> {
+  const e = connectionEndpoints(spec);
+  const direct = e.hostDirect ?? e.direct;
+  const pooled = e.hostPooled ?? e.pooled;
+  return {
+    superuserUrl: connectionUrl(direct, SUPERUSER, passwords[SUPERUSER], "postgres"),
+    monitorUrl: connectionUrl(direct, MONITOR_ROLE, passwords[MONITOR_ROLE], "postgres"),
+    pgbouncerAdminUrl: connectionUrl(pooled, PGBOUNCER_ADMIN, passwords[PGBOUNCER_ADMIN], "pgbouncer"),
+    pgbouncerStatsUrl: connectionUrl(pooled, PGBOUNCER_STATS, passwords[PGBOUNCER_STATS], "pgbouncer"),
+  };
 }

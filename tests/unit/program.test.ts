@@ -138,6 +138,11 @@ describe.each([
     } else {
       expect(run.outputs.hostReadOnlyUrl).toMatch(/@127\.0\.0\.1:16433\/app_ro\?/);
     }
+    expect(run.secret.adminUrls).toBe(true);
+    const admin = run.outputs.adminUrls as Record<string, string>;
+    expect(Object.keys(admin)).toEqual(["superuserUrl", "monitorUrl", "pgbouncerAdminUrl", "pgbouncerStatsUrl"]);
+    expect(admin.pgbouncerAdminUrl).toMatch(new RegExp(`^postgresql://pgbouncer_admin:.+@${stack === "prod" ? "127.0.0.1:6432" : "127.0.0.1:16432"}/pgbouncer\\?sslmode=verify-full$`));
+    expect(admin.superuserUrl).toMatch(new RegExp(`^postgresql://postgres:.+@${stack === "prod" ? "pgha-prod-primary:5432" : "127.0.0.1:15432"}/postgres\\?`));
     expect(run.outputs.caCertPem).toMatch(/BEGIN CERTIFICATE/);
     expect(run.outputs.networkName).toBe(`pgha-${stack}-net`);
     expect(run.outputs.nodes).toEqual(containers.map((name) => ({
