@@ -13,8 +13,8 @@ const bySeqDescending = (a: { Labels?: Record<string, string> }, b: { Labels?: R
  * reverse creation order, each stopped with its recorded destroyGraceSeconds, then networks,
  * then volumes unless `keepData`.
  */
-async function removeByLabel(stack: string | undefined, keepData: boolean): Promise<void> {
-    const filters = { label: labelFilter(stack) };
+async function removeByLabel(stack: string | undefined, keepData: boolean, labels: string[] = []): Promise<void> {
+    const filters = { label: [...labelFilter(stack), ...labels] };
     const containers = (await docker.listContainers({ all: true, filters })).sort(bySeqDescending);
     for (const c of containers) {
         await deleteContainer(c.Id, Number(c.Labels[LABEL.destroyGraceSeconds] ?? 0), c.Labels[LABEL.removeVolumes] !== "false");
@@ -40,9 +40,12 @@ export async function destroy(options: { stack?: string; keepData?: boolean } = 
     await removeByLabel(stack, options.keepData ?? false);
 }
 
-/** Removes what an earlier, possibly crashed, run left behind; call it before deploy(). */
-export async function cleanupLeftovers(stack?: string, options: { keepData?: boolean } = {}): Promise<void> {
-    await removeByLabel(stack, options.keepData ?? false);
+/**
+ * Removes what an earlier, possibly crashed, run left behind; call it before deploy(). `labels`
+ * ("key=value") narrow it further, e.g. to one cluster's objects whatever run made them.
+ */
+export async function cleanupLeftovers(stack?: string, options: { keepData?: boolean; labels?: string[] } = {}): Promise<void> {
+    await removeByLabel(stack, options.keepData ?? false, options.labels);
 }
 
 /**

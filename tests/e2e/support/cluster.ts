@@ -1,0 +1,183 @@
+/**
+ * Brings a stack up on the local engine through the executor, and reaches it the way services do:
+ * `pg` and `psql` with the URLs from the stack outputs and the CA, verify-full.
+ */
+import { execFile, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { promisify } from "util";
+import { Client, type ClientConfig } from "pg";
+import { parse as parseConnectionString } from "pg-connection-string";
+import { parseClusterConfig, type ClusterSpec } from "../../../config";
+import { cleanupLeftovers, deploy, destroy, loadStackConfig } from "../executor";
+
+const execFileAsync = promisify(execFile);
+const ROOT = path.join(__dirname, "..", "..", "..");
+
+export type Stack = "dev" | "prod";
+export type Major = 17 | 18;
+
+/** Stack outputs with secrets revealed, as `pulumi stack output --show-secrets` prints them. */
+export interface StackOutputs {
+  directUrl: string;
+  pooledUrl: string;
+  readOnlyUrl: string;
+  hostDirectUrl?: string;
+  hostPooledUrl?: string;
+  hostReadOnlyUrl?: string;
+  adminUrls: { superuserUrl: string; monitorUrl: string; pgbouncerAdminUrl: string; pgbouncerStatsUrl: string };
+  caCertPem: string;
+  networkName: string;
+  nodes: { name: string; role: "primary" | "replica" | "pgbouncer" }[];
+}
+
+/**
+ * What the tests change in a committed stack: the locally built images (nothing can be pulled
+ * here) and, for prod's 4 CPUs, no more CPUs than this machine has (Docker refuses more).
+ */
+export function testOverrides(stack: Stack, major: Major): Record<string, string> {
+  const cpus = Number(loadStackConfig(stack)["pg-ha:nodeCpus"] ?? 1);
+  return {
+    "pg-ha:pullImages": "false",
+    "pg-ha:postgresMajor": String(major),
+    "pg-ha:postgresImage": `pgha-test/postgres:${major}`,
+    "pg-ha:pgbouncerImage": "pgha-test/pgbouncer:latest",
+    "pg-ha:nodeCpus": String(Math.min(cpus, os.cpus().length)),
+  };
+}
+
+export interface DeployedCluster {
+  stack: Stack;
+  /** The label the executor puts on everything of this deployment. */
+  deployment: string;
+  spec: ClusterSpec;
+  config: Record<string, string>;
+  outputs: StackOutputs;
+  elapsedMs: number;
+  caFile: string;
+  primary: string;
+  replicas: string[];
+  pgbouncer: string;
+}
+
+/** Removes what an earlier run left, then deploys STACK's program with its committed config. */
+export async function deployCluster(
+  stack: Stack,
+  major: Major,
+  extra: Record<string, string> = {},
+  deployment = `${stack}-${major}`,
+): Promise<DeployedCluster> {
+  const config = { ...loadStackConfig(stack), ...testOverrides(stack, major), ...extra };
+  const spec = parseClusterConfig(config);
+  // Whatever run left objects of this cluster (same names), they must go first.
+  await cleanupLeftovers(undefined, { labels: [`pgha.cluster=${spec.clusterName}`] });
+  const result = await deploy({ programPath: path.join(ROOT, "index.ts"), stack: deployment, config });
+  const outputs = result.outputs as unknown as StackOutputs;
+  const caFile = path.join(os.tmpdir(), `pgha-${deployment}-ca.pem`);
+  fs.writeFileSync(caFile, outputs.caCertPem);
+  return {
+    stack, deployment, spec, config, outputs, elapsedMs: result.elapsedMs, caFile,
+    primary: outputs.nodes.find((n) => n.role === "primary")!.name,
+    replicas: outputs.nodes.filter((n) => n.role === "replica").map((n) => n.name),
+    pgbouncer: outputs.nodes.find((n) => n.role === "pgbouncer")!.name,
+  };
+}
+
+export async function removeCluster(cluster: DeployedCluster, keepData = false): Promise<void> {
+  await destroy({ stack: cluster.deployment, keepData });
+}
+
+/** A `pg` client for URL exactly as given, verifying the server against the cluster CA. */
+export function pgConfig(url: string, caPem: string): ClientConfig {
+  const parsed = parseConnectionString(url);
+  const ssl = typeof parsed.ssl === "object" ? parsed.ssl : {};
+  return { ...(parsed as ClientConfig), ssl: { ...ssl, ca: caPem }, connectionTimeoutMillis: 5000 };
+}
+
+export async function withClient<T>(url: string, caPem: string, work: (c: Client) => Promise<T>): Promise<T> {
+  const client = new Client(pgConfig(url, caPem));
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+export async function query<T = Record<string, unknown>>(url: string, caPem: string, sql: string, params: unknown[] = []): Promise<T[]> {
+  return withClient(url, caPem, async (c) => (await c.query(sql, params)).rows as T[]);
+}
+
+/** psql with the URL as given; libpq takes the CA from PGSSLROOTCERT. */
+export function psql(url: string, caFile: string, sql: string, extraEnv: Record<string, string> = {}): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync("psql", ["-X", "-qAt", "-v", "ON_ERROR_STOP=1", "-c", sql, url], {
+    env: { ...process.env, PGSSLROOTCERT: caFile, PGCONNECT_TIMEOUT: "5", ...extraEnv },
+    encoding: "utf8",
+    timeout: 30_000,
+  });
+  return { status: r.status ?? -1, stdout: r.stdout.trim(), stderr: r.stderr.trim() };
+}
+
+/** SQL as the server user over the container's own socket (peer authentication), as an operator would. */
+export async function sqlInContainer(container: string, sql: string, database = "postgres"): Promise<string> {
+  const { stdout } = await execFileAsync("docker", ["exec", "-u", "postgres", container, "psql", "-X", "-qAt", "-v", "ON_ERROR_STOP=1", "-d", database, "-c", sql], { timeout: 30_000 });
+  return stdout.trim();
+}
+
+export async function docker(...args: string[]): Promise<string> {
+  const { stdout } = await execFileAsync("docker", args, { timeout: 120_000 });
+  return stdout.trim();
+}
+
+export async function healthOf(container: string): Promise<string> {
+  return docker("inspect", "-f", "{{.State.Health.Status}}", container);
+}
+
+/** Polls CHECK until it returns true, at most TIMEOUT ms; returns the time it took. */
+export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, intervalMs = 100): Promise<number> {
+  const start = Date.now();
+  let lastError: unknown;
+  while (Date.now() - start < timeoutMs) {
+    try {
+      if (await check()) return Date.now() - start;
+    } catch (e) {
+      lastError = e;
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `; last error: ${String(lastError)}` : ""}`);
+}
+
+/** Replication as the primary sees it: application_name -> {state, slot active}. */
+export async function replicationState(cluster: DeployedCluster): Promise<Record<string, { state: string; slotActive: boolean }>> {
+  const rows = await sqlInContainer(
+    cluster.primary,
+    `SELECT s.slot_name, coalesce(r.state, 'absent'), s.active
+       FROM pg_replication_slots s LEFT JOIN pg_stat_replication r ON r.pid = s.active_pid ORDER BY 1`,
+  );
+  return Object.fromEntries(
+    rows.split("\n").filter(Boolean).map((line) => {
+      const [slot, state, active] = line.split("|");
+      return [slot, { state, slotActive: active === "t" }];
+    }),
+  );
+}
+
+export async function walReceiverStatus(replica: string): Promise<string> {
+  return sqlInContainer(replica, "SELECT coalesce((SELECT status FROM pg_stat_wal_receiver), 'none')");
+}
+
+/** True when every replica streams through an active slot. */
+export async function allStreaming(cluster: DeployedCluster): Promise<boolean> {
+  const state = await replicationState(cluster);
+  const slots = cluster.replicas.map((_, i) => `replica_${i + 1}`);
+  if (!slots.every((s) => state[s]?.state === "streaming" && state[s].slotActive)) return false;
+  const receivers = await Promise.all(cluster.replicas.map(walReceiverStatus));
+  return receivers.every((s) => s === "streaming");
+}
+
+/** Prints a figure so that the test run's output carries it (jest shows console output). */
+export function report(line: string): void {
+  process.stdout.write(`[pg-ha e2e] ${line}\n`);
+}
