@@ -90,9 +90,10 @@ export async function removeCluster(cluster: DeployedCluster, keepData = false):
 
 /** A `pg` client for URL exactly as given, verifying the server against the cluster CA. */
 export function pgConfig(url: string, caPem: string): ClientConfig {
-  const parsed = parseConnectionString(url);
-  const ssl = typeof parsed.ssl === "object" ? parsed.ssl : {};
-  return { ...(parsed as ClientConfig), ssl: { ...ssl, ca: caPem }, connectionTimeoutMillis: 5000 };
+  // The URL's sslmode=verify-full gives an `ssl` object that verifies host and chain; add the CA.
+  const { ssl, ...rest } = parseConnectionString(url);
+  if (typeof ssl !== "object") throw new Error("connection string without sslmode=verify-full");
+  return { ...(rest as ClientConfig), ssl: { rejectUnauthorized: ssl.rejectUnauthorized, ca: caPem }, connectionTimeoutMillis: 5000 };
 }
 
 export async function withClient<T>(url: string, caPem: string, work: (c: Client) => Promise<T>): Promise<T> {
