@@ -61,17 +61,22 @@ export interface DeployedCluster {
   pgbouncer: string;
 }
 
-/** Removes what an earlier run left, then deploys STACK's program with its committed config. */
+/**
+ * Removes what an earlier run left of this cluster, then deploys STACK's program with its
+ * committed config. `fresh` also removes its data volumes; without it kept volumes are adopted,
+ * as a re-deploy with retained volumes does.
+ */
 export async function deployCluster(
   stack: Stack,
   major: Major,
   extra: Record<string, string> = {},
   deployment = `${stack}-${major}`,
+  fresh = true,
 ): Promise<DeployedCluster> {
   const config = { ...loadStackConfig(stack), ...testOverrides(stack, major), ...extra };
   const spec = parseClusterConfig(config);
   // Whatever run left objects of this cluster (same names), they must go first.
-  await cleanupLeftovers(undefined, { labels: [`pgha.cluster=${spec.clusterName}`] });
+  await cleanupLeftovers(undefined, { labels: [`pgha.cluster=${spec.clusterName}`], keepData: !fresh });
   const result = await deploy({ programPath: path.join(ROOT, "index.ts"), stack: deployment, config });
   const outputs = result.outputs as unknown as StackOutputs;
   const caFile = path.join(os.tmpdir(), `pgha-${deployment}-ca.pem`);
