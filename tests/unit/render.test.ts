@@ -99,6 +99,9 @@ describe.each([["dev", dev], ["prod", prod]] as const)("rendering for %s", (_, s
     const sql = renderReconcileSql(spec, verifiers(spec));
     expect(sql).toContain("ALTER ROLE app WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD 'SCRAM-SHA-256$4096:c2FsdA==$app:key';");
     expect(sql).toContain("ALTER ROLE replicator WITH LOGIN REPLICATION NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD NULL;");
+    expect(sql).toContain("ALTER ROLE monitor WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD");
+    expect(sql).toContain("GRANT pg_monitor TO monitor;");
+    expect(sql).toContain("REVOKE ALL ON DATABASE app FROM PUBLIC;");
     const slots = replicaNodes(spec).map((r) => `'${r.slot}'`).join(", ");
     expect(sql).toContain(`FROM unnest(ARRAY[${slots}]::text[]) AS slot`);
     expect(sql).toContain(`AND slot_name <> ALL (ARRAY[${slots}]::text[])`);
