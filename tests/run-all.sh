@@ -7,4 +7,6 @@ bash tests/images/setup-engine.sh
 bash tests/images/build.sh
 npx tsc --noEmit -p .
 npx jest --selectProjects unit
+# The full run owns the engine: clusters left by an earlier run (a restarted engine revives them) go first.
+npm run -s e2e:clean
 npx jest --selectProjects e2e --runInBand

@@ -1,7 +1,8 @@
 /**
  * `npm run e2e:up -- --stack dev` brings a stack up on the local engine through the executor and
  * writes its outputs (secrets revealed) to .local/<stack>/outputs.json;
- * `npm run e2e:down -- --stack dev [--keep-data]` removes everything it made.
+ * `npm run e2e:down -- --stack dev [--keep-data]` removes everything it made;
+ * `npm run e2e:clean` removes every object any executor run left on the engine, volumes included.
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -10,16 +11,20 @@ import { parseClusterConfig } from "../../config";
 import { cleanupLeftovers, loadStackConfig } from "./executor";
 import { deployCluster, type Major, type Stack } from "./support/cluster";
 
-const USAGE = "usage: e2e:up -- --stack dev|prod [--major 17|18]   |   e2e:down -- --stack dev|prod [--keep-data]";
+const USAGE = "usage: e2e:up -- --stack dev|prod [--major 17|18]  |  e2e:down -- --stack dev|prod [--keep-data]  |  e2e:clean";
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n${USAGE}\n`);
   process.exit(2);
 }
 
-function parse(argv: string[]): { command: "up" | "down"; stack: Stack; major: Major; keepData: boolean } {
+function parse(argv: string[]): { command: "up" | "down" | "clean"; stack: Stack; major: Major; keepData: boolean } {
   const [command, ...rest] = argv;
-  if (command !== "up" && command !== "down") fail(`unknown command "${command ?? ""}"; accepted: up, down`);
+  if (command === "clean") {
+    if (rest.length > 0) fail(`clean takes no options (got ${rest.join(" ")})`);
+    return { command, stack: "dev", major: 18, keepData: false };
+  }
+  if (command !== "up" && command !== "down") fail(`unknown command "${command ?? ""}"; accepted: up, down, clean`);
   let values;
   try {
     ({ values } = parseArgs({ args: rest, options: { stack: { type: "string" }, major: { type: "string" }, "keep-data": { type: "boolean" } }, strict: true }));
@@ -38,6 +43,11 @@ const mask = (url: string) => url.replace(/:[^:@/]+@/, ":****@");
 
 async function main(): Promise<void> {
   const args = parse(process.argv.slice(2));
+  if (args.command === "clean") {
+    await cleanupLeftovers();
+    console.log("removed every container, network and volume the e2e executor had made");
+    return;
+  }
   const outDir = path.join(__dirname, "..", "..", ".local", args.stack);
   if (args.command === "up") {
     // Volumes kept by `e2e:down --keep-data` are adopted: the data comes back.
