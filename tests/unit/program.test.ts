@@ -1,6 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import { parseClusterConfig } from "../../config";
 import { PostgresCluster } from "../../components/cluster";
+import { upload } from "../../components/container-defaults";
+import { postgresContainerArgs } from "../../components/postgres-node";
+import { primaryNode } from "../../components/topology";
 import { byType, promiseOf, runProgram, settle, stackConfig, unwrapSecrets, type ProgramRun } from "./harness";
 
 const CONTAINER = "docker:index/container:Container";
@@ -199,4 +202,24 @@ test("a single-node cluster sends read-only sessions to the primary", async () =
   expect(byType(run, CONTAINER).map((c) => c.name)).toEqual(["pgha-dev-primary", "pgha-dev-pgbouncer"]);
   const ini = containerInputs(run, "pgha-dev-pgbouncer").uploads.find((u: any) => u.file === "/etc/pg-ha/pgbouncer.ini").content;
   expect(ini).toContain("app_ro = host=pgha-dev-primary port=5432 dbname=app");
+});
+
+test("only secret uploads are secret on the wire: a config change shows as a readable diff in a preview", async () => {
+  // The mock monitor lifts nested secrets to the whole property when it deserializes, so look at
+  // what the SDK sends the engine instead: serializeProperty is the SDK's own wire encoding.
+  const spec = parseClusterConfig(stackConfig("dev"));
+  const keyPair = { certPem: pulumi.output("CERT"), privateKeyPem: pulumi.secret("KEY") };
+  const args = postgresContainerArgs({
+    spec, node: primaryNode(spec), image: "img", networkName: "net", dataVolume: "data",
+    caCertPem: "CA", serverKeyPair: keyPair,
+  }, [upload("/etc/pg-ha/secrets/reconcile.sql", pulumi.secret("SQL"), "0600")]);
+  const wire = (await pulumi.runtime.serializeProperty("uploads", args.uploads, new Set())) as Record<string, unknown>[];
+  const secretSig = "1b47061264138c4ac30d75fd1eb44270";
+  const isSecret = (v: unknown) => typeof v === "object" && v !== null && Object.values(v).includes(secretSig);
+  expect(isSecret(wire)).toBe(false);
+  expect(wire.map((u) => [u.file, isSecret(u.content)])).toEqual(
+    wire.map((u) => [u.file, String(u.file).startsWith("/etc/pg-ha/secrets/")]),
+  );
+  expect(wire.filter((u) => isSecret(u.content)).map((u) => u.file)).toEqual(["/etc/pg-ha/secrets/server.key", "/etc/pg-ha/secrets/reconcile.sql"]);
+  expect(wire.find((u) => u.file === "/etc/pg-ha/postgresql.conf")!.content).toContain("max_connections = 70");
 });
