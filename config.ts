@@ -6,6 +6,7 @@
 import * as net from "net";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
+import { READ_ONLY_SUFFIX } from "./components/topology";
 import { clusterTuning, parseMemory, walSenders } from "./config-templates/tuning";
 
 export const PROJECT = "pg-ha";
@@ -209,7 +210,8 @@ export const SETTINGS = {
     type: "array", default: [] as string[],
     description: "Extra DNS names or IP addresses for the certificates' SANs (for clients outside the cluster network).",
     accepted: "a list of DNS names or IP addresses",
-    schema: z.array(z.string().refine((s) => DNS_NAME.test(s) || net.isIP(s) !== 0)).max(20),
+    // All-digit names look like IPv4 addresses to every client; only real addresses pass as such.
+    schema: z.array(z.string().refine((s) => net.isIP(s) !== 0 || (DNS_NAME.test(s) && !/^[0-9.]+$/.test(s)))).max(20),
   },
   databases: {
     type: "array", default: ["app"],
@@ -395,6 +397,12 @@ function crossFieldProblems(spec: ClusterSpec, s: Settings): string[] {
   const imageTag = /:(\d+)(?:[.-][^/@]*)?(?:@|$)/.exec(spec.postgres.image);
   if (imageTag && Number(imageTag[1]) !== spec.postgres.major && s.postgresImage !== "") {
     problems.push(`${key("postgresImage")} = "${s.postgresImage}" is tagged for PostgreSQL ${imageTag[1]} but ${key("postgresMajor")} is ${spec.postgres.major}`);
+  }
+  for (const name of spec.databases) {
+    const base = name.endsWith(READ_ONLY_SUFFIX) ? name.slice(0, -READ_ONLY_SUFFIX.length) : undefined;
+    if (base !== undefined && spec.databases.includes(base)) {
+      problems.push(`${key("databases")} has "${name}", the name of PgBouncer's read-only entry for "${base}"; no database may be named like another one plus "${READ_ONLY_SUFFIX}"`);
+    }
   }
   const ports: [SettingKey, number | undefined][] = [
     ["publishDirectPort", spec.publish.directPort],

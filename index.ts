@@ -19,7 +19,7 @@ export const hostPooledUrl = main.hostPooledUrl;
 export const hostReadOnlyUrl = main.hostReadOnlyUrl;
 /** Every database's URLs, when the stack has more than one. */
 export const databaseUrls = cluster.urls;
-/** Superuser, monitor and PgBouncer console URLs for operators. */
+/** Monitor and PgBouncer console URLs for operators. */
 export const adminUrls = cluster.adminUrls;
 export const caCertPem = cluster.caCertPem;
 export const networkName = cluster.networkName;

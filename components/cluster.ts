@@ -29,7 +29,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
   readonly nodes: NodeInfo[];
   /** Secret connection strings per database; the first database's are the stack's main outputs. */
   readonly urls: Record<string, Partial<Record<UrlName, pulumi.Output<string>>>> = {};
-  /** Secret operator URLs (superuser, monitor, PgBouncer consoles); host ports when published. */
+  /** Secret operator URLs (monitor, PgBouncer consoles); host ports when published. */
   readonly adminUrls: pulumi.Output<Record<string, string>>;
 
   constructor(name: string, args: PostgresClusterArgs, opts?: pulumi.ComponentResourceOptions) {

@@ -1,7 +1,7 @@
 /** Connection strings microservices consume: always TLS with full certificate verification. */
 import type { ClusterSpec } from "../config";
 import {
-  MONITOR_ROLE, PGBOUNCER_ADMIN, PGBOUNCER_PORT, PGBOUNCER_STATS, POSTGRES_PORT, READ_ONLY_SUFFIX, SUPERUSER,
+  MONITOR_ROLE, PGBOUNCER_ADMIN, PGBOUNCER_PORT, PGBOUNCER_STATS, POSTGRES_PORT, READ_ONLY_SUFFIX,
   pgbouncerName, primaryNode,
 } from "./topology";
 
@@ -59,13 +59,15 @@ export function databaseUrls(spec: ClusterSpec, database: string, password: stri
   return urls;
 }
 
-/** Operator URLs: the superuser and the monitor on the primary, PgBouncer's admin and stats consoles. */
+/**
+ * Operator URLs: the monitor on the primary, PgBouncer's admin and stats consoles. The superuser
+ * has none: it works over the containers' local socket only (`docker exec -u postgres … psql`).
+ */
 export function adminUrls(spec: ClusterSpec, passwords: Record<string, string>): Record<string, string> {
   const e = connectionEndpoints(spec);
   const direct = e.hostDirect ?? e.direct;
   const pooled = e.hostPooled ?? e.pooled;
   return {
-    superuserUrl: connectionUrl(direct, SUPERUSER, passwords[SUPERUSER], "postgres"),
     monitorUrl: connectionUrl(direct, MONITOR_ROLE, passwords[MONITOR_ROLE], "postgres"),
     pgbouncerAdminUrl: connectionUrl(pooled, PGBOUNCER_ADMIN, passwords[PGBOUNCER_ADMIN], "pgbouncer"),
     pgbouncerStatsUrl: connectionUrl(pooled, PGBOUNCER_STATS, passwords[PGBOUNCER_STATS], "pgbouncer"),

@@ -2,6 +2,7 @@
  * Names and places of everything in a cluster, derived from the spec alone: container names,
  * in-network host names, replication slots, mount paths, certificate SANs.
  */
+import * as net from "net";
 import type { ClusterSpec, PostgresMajor } from "../config";
 
 export const POSTGRES_PORT = 5432;
@@ -92,7 +93,7 @@ export function dataLayout(major: PostgresMajor): { mountPath: string; pgdata: s
 /** Every name a client may use for a server: its DNS name, loopback, published address, extras. */
 export function certificateNames(spec: ClusterSpec, host: string): { dnsNames: string[]; ipAddresses: string[] } {
   const extras = spec.tls.extraNames;
-  const isIp = (s: string) => /^[0-9.]+$/.test(s) || s.includes(":");
+  const isIp = (s: string) => net.isIP(s) !== 0;
   const ips = ["127.0.0.1", spec.publish.address, ...extras.filter(isIp)].filter((ip) => ip !== "0.0.0.0" && ip !== "::");
   return {
     dnsNames: unique([host, "localhost", ...extras.filter((s) => !isIp(s))]),

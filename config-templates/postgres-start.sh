@@ -25,9 +25,11 @@ if [ "$(id -u)" = 0 ]; then
   pgha_as exec postgres "$0" "$@"
 fi
 
+# Socket-only, and without synchronous standbys: no replica can reach it, so a commit that waited
+# for one would wait forever.
 start_bootstrap_server() {
   pg_ctl -D "$PGDATA" -w -t 120 -l "$PGHA_RUN/bootstrap.log" start \
-    -o "-c config_file=$PGHA_CONF -c listen_addresses='' -c unix_socket_directories=$PGHA_BOOTSTRAP_SOCKETS" \
+    -o "-c config_file=$PGHA_CONF -c listen_addresses='' -c unix_socket_directories=$PGHA_BOOTSTRAP_SOCKETS -c synchronous_standby_names=''" \
     || { cat "$PGHA_RUN/bootstrap.log" >&2; exit 1; }
 }
 

@@ -122,10 +122,9 @@ export function renderPgbouncerIni(spec: ClusterSpec): string {
 /** Role name -> SCRAM verifier, for every role that logs in with a password. */
 export type Verifiers = Record<string, string>;
 
-/** Roles with passwords and their attributes: the superuser, the monitor, one owner per database. */
+/** Roles with passwords and their attributes: the monitor and one owner per database. */
 export function loginRoles(spec: ClusterSpec): { name: string; attributes: string }[] {
   return [
-    { name: SUPERUSER, attributes: "SUPERUSER" },
     { name: MONITOR_ROLE, attributes: "NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION" },
     ...spec.databases.map((name) => ({ name, attributes: "NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION" })),
   ];
@@ -146,6 +145,7 @@ export function renderReconcileSql(spec: ClusterSpec, verifiers: Verifiers): str
   return render("reconcile.sql.tmpl", {
     loginRoles: withLast(loginRoles(spec).map((r) => ({ ...r, verifier: verifierOf(verifiers, r.name) }))),
     replicationRole: REPLICATION_ROLE,
+    superuser: SUPERUSER,
     monitorRole: MONITOR_ROLE,
     databases: spec.databases.map((name) => ({ name })),
     slots: withLast(replicaNodes(spec).map((r) => ({ name: r.slot! }))),

@@ -54,7 +54,7 @@ describe.each([
     expect(byType(run, VOLUME).map((v) => v.inputs.name).sort()).toEqual(
       [...containers.filter((c) => !c.endsWith("pgbouncer")).map((c) => `${c}-data`), `pgha-${stack}-wal-archive`].sort(),
     );
-    expect(byType(run, "random:index/randomPassword:RandomPassword")).toHaveLength(5);
+    expect(byType(run, "random:index/randomPassword:RandomPassword")).toHaveLength(4);
     expect(byType(run, "tls:index/locallySignedCert:LocallySignedCert")).toHaveLength(replicas + 3);
   });
 
@@ -143,9 +143,9 @@ describe.each([
     }
     expect(run.secret.adminUrls).toBe(true);
     const admin = run.outputs.adminUrls as Record<string, string>;
-    expect(Object.keys(admin)).toEqual(["superuserUrl", "monitorUrl", "pgbouncerAdminUrl", "pgbouncerStatsUrl"]);
+    expect(Object.keys(admin)).toEqual(["monitorUrl", "pgbouncerAdminUrl", "pgbouncerStatsUrl"]);
     expect(admin.pgbouncerAdminUrl).toMatch(new RegExp(`^postgresql://pgbouncer_admin:.+@${stack === "prod" ? "127.0.0.1:6432" : "127.0.0.1:16432"}/pgbouncer\\?sslmode=verify-full$`));
-    expect(admin.superuserUrl).toMatch(new RegExp(`^postgresql://postgres:.+@${stack === "prod" ? "pgha-prod-primary:5432" : "127.0.0.1:15432"}/postgres\\?`));
+    expect(admin.monitorUrl).toMatch(new RegExp(`^postgresql://monitor:.+@${stack === "prod" ? "pgha-prod-primary:5432" : "127.0.0.1:15432"}/postgres\\?`));
     expect(run.outputs.caCertPem).toMatch(/BEGIN CERTIFICATE/);
     expect(run.outputs.networkName).toBe(`pgha-${stack}-net`);
     expect(run.outputs.nodes).toEqual(containers.map((name) => ({
@@ -155,7 +155,7 @@ describe.each([
 
   test("no plaintext password in any container input; secret uploads are root-only", () => {
     const passwords = byType(run, "random:index/randomPassword:RandomPassword").map((p) => `Pw-${p.name}`);
-    expect(passwords).toHaveLength(5);
+    expect(passwords).toHaveLength(4);
     for (const name of containers) {
       const c = containerInputs(run, name);
       const text = JSON.stringify(c);

@@ -8,7 +8,7 @@ import { stackConfig } from "./harness";
 const dev = parseClusterConfig(stackConfig("dev"));
 const prod = parseClusterConfig(stackConfig("prod"));
 const verifiers = (spec: ClusterSpec) =>
-  Object.fromEntries(["postgres", "monitor", "pgbouncer_admin", "pgbouncer_stats", ...spec.databases].map((r) => [r, `SCRAM-SHA-256$4096:c2FsdA==$${r}:key`]));
+  Object.fromEntries(["monitor", "pgbouncer_admin", "pgbouncer_stats", ...spec.databases].map((r) => [r, `SCRAM-SHA-256$4096:c2FsdA==$${r}:key`]));
 
 /** Lines of a config file, without comments and blank lines. */
 const settings = (text: string) => text.split("\n").map((l) => l.replace(/\s+#.*$/, "").trimEnd()).filter((l) => l && !/^\s*[#;]/.test(l));
@@ -68,6 +68,7 @@ describe.each([["dev", dev], ["prod", prod]] as const)("rendering for %s", (_, s
       `hostssl replication replicator ${spec.networkSubnet} cert`,
       "hostssl replication all all reject",
       "hostssl all replicator all reject",
+      "hostssl all postgres all reject",
       `hostssl all all ${spec.networkSubnet} scram-sha-256`,
       "host all all all reject",
       "host replication all all reject",
@@ -101,6 +102,8 @@ describe.each([["dev", dev], ["prod", prod]] as const)("rendering for %s", (_, s
     expect(sql).toContain("ALTER ROLE replicator WITH LOGIN REPLICATION NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD NULL;");
     expect(sql).toContain("ALTER ROLE monitor WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD");
     expect(sql).toContain("GRANT pg_monitor TO monitor;");
+    expect(sql).toContain("ALTER ROLE postgres WITH PASSWORD NULL;");
+    expect(sql).not.toMatch(/ALTER ROLE postgres .*SCRAM/);
     expect(sql).toContain("REVOKE ALL ON DATABASE app FROM PUBLIC;");
     const slots = replicaNodes(spec).map((r) => `'${r.slot}'`).join(", ");
     expect(sql).toContain(`FROM unnest(ARRAY[${slots}]::text[]) AS slot`);
