@@ -26,7 +26,7 @@ export interface StackOutputs {
   hostDirectUrl?: string;
   hostPooledUrl?: string;
   hostReadOnlyUrl?: string;
-  adminUrls: { superuserUrl: string; monitorUrl: string; pgbouncerAdminUrl: string; pgbouncerStatsUrl: string };
+  adminUrls: { monitorUrl: string; pgbouncerAdminUrl: string; pgbouncerStatsUrl: string };
   caCertPem: string;
   networkName: string;
   nodes: { name: string; role: "primary" | "replica" | "pgbouncer" }[];
