@@ -1,0 +1,116 @@
+/** The shape of bench/results/<id>.json: every measurement of one run, and its environment. */
+import type { DeployRun } from "./deploytime";
+import type { Environment } from "./env";
+import type { LagResult } from "./lag";
+import type { Connections, PgbenchResult, Script } from "./pgbench";
+import type { CpuUse, MemorySummary } from "./usage";
+
+export type Target = "direct" | "pooled";
+
+export interface ClusterUsed {
+  cluster: string;
+  /** The committed stack whose configuration it starts from. */
+  shape: "dev" | "prod";
+  /** The executor's deployment label(s). */
+  deployments: string[];
+  /** Everything changed against Pulumi.<shape>.yaml, besides the local test images. */
+  overrides: Record<string, string>;
+  /** What the nodes got: from the parsed configuration. */
+  nodeMemoryMb: number;
+  nodeCpus: number;
+  maxConnections: number;
+  replicas: number;
+  pool: { mode: string; defaultPoolSize: number; reservePoolSize: number; maxDbConnections: number; maxClientConn: number };
+  purpose: string;
+}
+
+export interface GridPoint {
+  script: Script;
+  connections: Connections;
+  clients: number;
+  target: Target;
+  /** One run per round; rounds alternate the order of direct and pooled. */
+  rounds: { run: PgbenchResult; cpu?: CpuUse }[];
+}
+
+export interface PoolPeak {
+  /** Highest cl_active + cl_waiting seen on the app pool (PgBouncer's SHOW POOLS), sampled each second. */
+  maxClients: number;
+  maxWaiting: number;
+  maxServers: number;
+  samples: number;
+}
+
+export interface TuningRun {
+  config: "tuned" | "stock";
+  rep: number;
+  restartMs: number;
+  script: Script;
+  run: PgbenchResult;
+}
+
+export interface BenchSettings {
+  postgresMajor: number;
+  scale: number;
+  threads: number;
+  gridClients: number[];
+  gridDurationS: number;
+  gridRounds: number;
+  thousandClients: number;
+  thousandDurationS: number;
+  thousandScripts: Script[];
+  lagClients: number;
+  lagDurationS: number;
+  lagIntervalMs: number;
+  tuningClients: number;
+  tuningDurationS: number;
+  tuningReps: number;
+  deployReps: number;
+  budgetS: number;
+  clusters: Record<string, ClusterUsed>;
+}
+
+export interface BenchResults {
+  schema: 1;
+  id: string;
+  startedAt: string;
+  finishedAt: string;
+  totalSeconds: number;
+  environment: Environment;
+  settings: BenchSettings;
+  deploy: { runs: DeployRun[] };
+  grid: { initMs?: number; points: GridPoint[] };
+  thousand: { runs: { run: PgbenchResult; cpu?: CpuUse; pools?: PoolPeak }[] };
+  lag?: {
+    load: PgbenchResult;
+    cpu?: CpuUse;
+    initMs?: number;
+    lag: LagResult;
+    samplerError?: string;
+    /** The nice value the sampling psql and its server process ran at; undefined: not changed. */
+    samplerNice?: number;
+  };
+  tuning?: { container: string; dataMb?: number; settings: { tuned: Record<string, string>; stock: Record<string, string> }; runs: TuningRun[] };
+  memory: MemorySummary[];
+  /** Phases that failed or were skipped, with the reason; the report names them. */
+  failures: { phase: string; error: string }[];
+  /** Derived figures (medians, ratios, verdicts) as the report shows them; written for convenience, recomputed when rendering. */
+  derived?: unknown;
+  /** Deviations from the plan that still leave every figure measured (e.g. fewer rounds to stay within the budget). */
+  notes?: string[];
+}
+
+/** Reads a results file, bringing files of earlier layouts (one run per grid point) to this one. */
+export function upgradeResults(raw: unknown): BenchResults {
+  const r = raw as BenchResults & { grid: { points: (GridPoint & { run?: PgbenchResult; cpu?: CpuUse })[] } };
+  for (const p of r.grid.points) {
+    if (!p.rounds && p.run) {
+      p.rounds = [{ run: p.run, cpu: p.cpu }];
+      delete p.run;
+      delete p.cpu;
+    }
+  }
+  r.settings.gridRounds ??= 1;
+  r.notes ??= [];
+  return r;
+}

@@ -1,0 +1,426 @@
+/**
+ * `npm run bench`: deploys the program's clusters on the local engine through the e2e executor,
+ * measures them, and writes bench/results/<id>.json, bench/results/<id>.svg and bench/REPORT.md.
+ * Every phase is bounded; the whole run stops itself within BUDGET_S and removes its clusters,
+ * also on failure. `npm run bench -- --report <results.json>` re-renders the chart and report.
+ *
+ * Environment: BENCH_QUICK=1 shortens every phase (smoke test); BENCH_PHASES=deploy,lag,grid,thousand,tuning
+ * runs a subset.
+ */
+import { execFile } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { Client } from "pg";
+import { parseClusterConfig } from "../config";
+import { cleanupLeftovers, loadStackConfig } from "../tests/e2e/executor";
+import {
+  deployCluster, type DeployedCluster, docker, pgConfig, query, sqlInContainer, type Stack, testOverrides, waitFor,
+} from "../tests/e2e/support/cluster";
+import { renderChart } from "./chart";
+import { coldDeploy } from "./deploytime";
+import { collectEnvironment, parsePgbouncerUp } from "./env";
+import { prioritizeSampler, startLagSampler, summarizeLag } from "./lag";
+import { initPgbench, runPgbench, type Connections, type PgbenchOptions, type Script } from "./pgbench";
+import { renderReport } from "./report";
+import { summarize } from "./summary";
+import { type BenchResults, type BenchSettings, type ClusterUsed, type GridPoint, type PoolPeak, type Target, upgradeResults } from "./results";
+import { applyConf, CONF_PATH, currentSettings, stockConf } from "./stock";
+import { evaluateTargets } from "./targets";
+import { clusterContainers, MemorySampler, proxyProcesses, summarizeMemory, withCpu } from "./usage";
+
+const ROOT = path.join(__dirname, "..");
+const RESULTS_DIR = path.join(__dirname, "results");
+const REPORT = path.join(__dirname, "REPORT.md");
+const QUICK = process.env.BENCH_QUICK === "1";
+const PHASES = new Set((process.env.BENCH_PHASES ?? "deploy,lag,grid,thousand,tuning").split(",").map((s) => s.trim()));
+const MAJOR = 18 as const;
+/** Scheduling priority of the lag sampler's psql and server process (see prioritizeSampler). */
+const SAMPLER_NICE = -10;
+
+/** The bench's own clusters: names, subnets and ports no other user of the engine takes. */
+const BENCH = { name: "pgha-bench", subnet: "172.30.40.0/24", direct: 35432, pooled: 35433, readOnly: 35434 };
+const STOCK = { name: "pgha-bench-stock", subnet: "172.30.41.0/24", direct: 35442, pooled: 35443 };
+
+const settings: BenchSettings = {
+  postgresMajor: MAJOR,
+  scale: 10,
+  threads: 2,
+  gridClients: [10, 50, 100],
+  gridDurationS: QUICK ? 2 : 4,
+  gridRounds: QUICK ? 1 : 2,
+  thousandClients: 1000,
+  thousandDurationS: QUICK ? 12 : 18,
+  thousandScripts: ["select-only", "tpcb-like"],
+  lagClients: 50,
+  lagDurationS: QUICK ? 5 : 15,
+  lagIntervalMs: 25,
+  tuningClients: 10,
+  tuningDurationS: QUICK ? 2 : 5,
+  tuningReps: QUICK ? 1 : 3,
+  deployReps: QUICK ? 1 : 3,
+  budgetS: 600,
+  clusters: {},
+};
+
+const t0 = Date.now();
+const elapsedS = () => (Date.now() - t0) / 1000;
+/** Time kept back at the end for removing clusters and writing the outputs. */
+const RESERVE_S = 25;
+
+function log(line: string): void {
+  process.stdout.write(`[bench ${elapsedS().toFixed(0).padStart(3)} s] ${line}\n`);
+}
+
+function stamp(d: Date): string {
+  return d.toISOString().replace(/\.\d+Z$/, "Z").replace(/:/g, "-");
+}
+
+const benchOverrides = (extra: Record<string, string>): Record<string, string> => ({
+  "pg-ha:clusterName": BENCH.name,
+  "pg-ha:networkSubnet": BENCH.subnet,
+  ...extra,
+});
+
+/** Describes a cluster for the results: the overrides against Pulumi.<shape>.yaml and what they give. */
+function describe(shape: Stack, overrides: Record<string, string>, deployments: string[], purpose: string): ClusterUsed {
+  const spec = parseClusterConfig({ ...loadStackConfig(shape), ...testOverrides(shape, MAJOR), ...overrides });
+  return {
+    cluster: spec.clusterName, shape, deployments, overrides, purpose,
+    nodeMemoryMb: spec.node.memoryMb, nodeCpus: spec.node.cpus, maxConnections: spec.node.maxConnections, replicas: spec.replicas,
+    pool: { mode: spec.pool.mode, defaultPoolSize: spec.pool.defaultPoolSize, reservePoolSize: spec.pool.reservePoolSize, maxDbConnections: spec.pool.maxDbConnections, maxClientConn: spec.pool.maxClientConn },
+  };
+}
+
+async function removeBenchClusters(): Promise<void> {
+  for (const name of [BENCH.name, STOCK.name]) {
+    await cleanupLeftovers(undefined, { labels: [`pgha.cluster=${name}`] }).catch((e: unknown) => log(`cleanup of ${name} failed: ${String(e)}`));
+  }
+}
+
+/** Drops PgBouncer's server connections (and waits for none to be left), so direct clients find room. */
+async function resetPool(c: DeployedCluster): Promise<void> {
+  const admin = c.outputs.adminUrls.pgbouncerAdminUrl;
+  await query(admin, c.outputs.caCertPem, "KILL app");
+  await query(admin, c.outputs.caCertPem, "RESUME app");
+}
+
+/** Samples PgBouncer's SHOW POOLS for the app pool every second while WORK runs. */
+async function withPoolPeak<T>(c: DeployedCluster, work: () => Promise<T>): Promise<{ result: T; peak?: PoolPeak }> {
+  const client = new Client(pgConfig(c.outputs.adminUrls.pgbouncerAdminUrl, c.outputs.caCertPem));
+  let connected = false;
+  try {
+    await client.connect();
+    connected = true;
+  } catch {
+    /* no peak then */
+  }
+  const peak: PoolPeak = { maxClients: 0, maxWaiting: 0, maxServers: 0, samples: 0 };
+  let stop = false;
+  const sampler = (async () => {
+    for (let i = 0; i < 600 && !stop && connected; i++) {
+      try {
+        const rows = (await client.query("SHOW POOLS")).rows as Record<string, string>[];
+        const app = rows.filter((r) => r.database === "app");
+        const n = (k: string) => app.reduce((a, r) => a + Number(r[k] ?? 0), 0);
+        peak.maxClients = Math.max(peak.maxClients, n("cl_active") + n("cl_waiting"));
+        peak.maxWaiting = Math.max(peak.maxWaiting, n("cl_waiting"));
+        peak.maxServers = Math.max(peak.maxServers, n("sv_active") + n("sv_idle") + n("sv_used") + n("sv_tested") + n("sv_login"));
+        peak.samples++;
+      } catch {
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  })();
+  try {
+    const result = await work();
+    return { result, peak: connected ? peak : undefined };
+  } finally {
+    stop = true;
+    await sampler;
+    if (connected) await client.end().catch(() => undefined);
+  }
+}
+
+async function prepareData(c: DeployedCluster, url: string): Promise<number> {
+  const init = await initPgbench(url, c.caFile, settings.scale);
+  if (init.exitCode !== 0) throw new Error(`pgbench -i failed: ${init.output}`);
+  await sqlInContainer(c.primary, "CHECKPOINT");
+  return init.wallMs;
+}
+
+async function main(): Promise<number> {
+  const reportIndex = process.argv.indexOf("--report");
+  if (reportIndex >= 0) {
+    const file = path.resolve(process.argv[reportIndex + 1] ?? "");
+    const results = upgradeResults(JSON.parse(fs.readFileSync(file, "utf8")));
+    await writeOutputs(results, file);
+    return 0;
+  }
+
+  const startedAt = new Date(t0);
+  const id = stamp(startedAt);
+  const images = testOverrides("dev", MAJOR);
+  const results: BenchResults = {
+    schema: 1,
+    id,
+    startedAt: startedAt.toISOString(),
+    finishedAt: "",
+    totalSeconds: 0,
+    environment: collectEnvironment(images["pg-ha:postgresImage"], images["pg-ha:pgbouncerImage"], ROOT),
+    settings,
+    deploy: { runs: [] },
+    grid: { points: [] },
+    thousand: { runs: [] },
+    memory: [],
+    failures: [],
+    notes: [],
+  };
+  const memory = new MemorySampler(1000);
+  let finished = false;
+  const finish = async (reason?: string): Promise<number> => {
+    if (finished) return 1;
+    finished = true;
+    memory.stop();
+    if (reason) results.failures.push({ phase: "run", error: reason });
+    log("removing the bench clusters");
+    await removeBenchClusters();
+    results.memory = summarizeMemory(memory.samples);
+    results.finishedAt = new Date().toISOString();
+    results.totalSeconds = Math.round(elapsedS());
+    fs.mkdirSync(RESULTS_DIR, { recursive: true });
+    const file = path.join(RESULTS_DIR, `${id}.json`);
+    results.derived = { ...summarize(results), targets: evaluateTargets(results) };
+    fs.writeFileSync(file, JSON.stringify(results, null, 2) + "\n");
+    await writeOutputs(results, file);
+    log(`done in ${results.totalSeconds} s; ${results.failures.length} failure(s)`);
+    return results.failures.length === 0 ? 0 : 1;
+  };
+
+  // Last resort: the run never outlives its budget, whatever hangs.
+  const watchdog = setTimeout(() => {
+    void finish(`the time budget of ${settings.budgetS - RESERVE_S} s ran out`).then((code) => process.exit(code || 2));
+  }, (settings.budgetS - RESERVE_S) * 1000);
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => void finish(`interrupted (${signal})`).then(() => process.exit(130)));
+  }
+
+  /** Runs a phase unless the budget cannot hold its estimate; a failure is recorded, not thrown. */
+  const phase = async (name: string, estimateS: number, work: () => Promise<void>): Promise<void> => {
+    if (!PHASES.has(name.split(":")[0]) || finished) return;
+    if (elapsedS() + estimateS > settings.budgetS - RESERVE_S) {
+      results.failures.push({ phase: name, error: `skipped: ${Math.round(elapsedS())} s elapsed, about ${estimateS} s needed, budget ${settings.budgetS} s` });
+      log(`skipping ${name}: not enough time left`);
+      return;
+    }
+    log(`phase ${name}`);
+    try {
+      await work();
+    } catch (e) {
+      const message = e instanceof Error ? e.message : String(e);
+      results.failures.push({ phase: name, error: message.split("\n").slice(0, 6).join(" ") });
+      log(`phase ${name} failed: ${message}`);
+    } finally {
+      memory.stop();
+    }
+  };
+
+  try {
+    log(`run ${id} on ${results.environment.cpuModel} (${results.environment.cores} cores)`);
+    await removeBenchClusters();
+
+    // 1. Cold deploys, dev and prod interleaved; the last prod cluster stays for the lag phase.
+    const devOverrides = benchOverrides({ "pg-ha:publishDirectPort": String(BENCH.direct), "pg-ha:publishPooledPort": String(BENCH.pooled), "pg-ha:publishReadOnlyPort": String(BENCH.readOnly) });
+    const prodOverrides = benchOverrides({ "pg-ha:publishPooledPort": String(BENCH.pooled) });
+    let prodCluster: DeployedCluster | undefined;
+    const deployments: Record<Stack, string[]> = { dev: [], prod: [] };
+    for (let rep = 1; rep <= settings.deployReps; rep++) {
+      for (const shape of ["dev", "prod"] as Stack[]) {
+        await phase(`deploy:${shape}#${rep}`, shape === "dev" ? 25 : 35, async () => {
+          const deployment = `bench-${shape}-${rep}`;
+          deployments[shape].push(deployment);
+          const { run, cluster } = await coldDeploy(shape, rep, shape === "dev" ? devOverrides : prodOverrides, deployment);
+          results.deploy.runs.push(run);
+          log(`${shape} #${rep}: healthy after ${(run.healthyMs / 1000).toFixed(1)} s, streaming after ${(run.streamingMs / 1000).toFixed(1)} s`);
+          if (shape === "prod" && rep === settings.deployReps && PHASES.has("lag")) prodCluster = cluster;
+          else await cleanupLeftovers(undefined, { labels: [`pgha.cluster=${BENCH.name}`] });
+        });
+      }
+    }
+    if (deployments.dev.length) settings.clusters["deploy-dev"] = describe("dev", devOverrides, deployments.dev, "cold deploy, dev shape");
+    if (deployments.prod.length) settings.clusters["deploy-prod"] = describe("prod", prodOverrides, deployments.prod, "cold deploy, prod shape; the last one also for replication lag");
+
+    // 4. Replication lag under a write load, prod shape.
+    await phase("lag", settings.lagDurationS + 40, async () => {
+      let c = prodCluster;
+      if (!c) {
+        c = await deployCluster("prod", MAJOR, prodOverrides, "bench-prod-lag");
+        settings.clusters["deploy-prod"] = describe("prod", prodOverrides, ["bench-prod-lag"], "replication lag, prod shape");
+      }
+      const pooled = c.outputs.hostPooledUrl!;
+      const initMs = await prepareData(c, pooled);
+      await waitFor("replicas caught up after pgbench -i", async () =>
+        (await sqlInContainer(c!.primary, "SELECT coalesce(max(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)), 0) = 0 FROM pg_stat_replication")) === "t", 60_000, 200);
+      const containers = await clusterContainers(BENCH.name);
+      const slots = c.replicas.map((_, i) => `replica_${i + 1}`);
+      const sampler = startLagSampler(c.primary, Date.now() + (settings.lagDurationS + 10) * 1000, settings.lagIntervalMs);
+      const prioritized = await prioritizeSampler(c.primary, SAMPLER_NICE);
+      memory.start("replication lag: prod, TPC-B-like 50 clients pooled", containers);
+      const loadStart = Date.now();
+      const { result: load, cpu } = await withCpu(containers, () =>
+        runPgbench({ url: pooled, caFile: c!.caFile, script: "tpcb-like", clients: settings.lagClients, threads: settings.threads, durationS: settings.lagDurationS, connections: "persistent" }), proxyProcesses([BENCH.pooled]));
+      const loadEnd = Date.now();
+      memory.stop();
+      const { rows, stderr } = await sampler.done;
+      results.lag = { load, cpu, initMs, lag: summarizeLag(rows, loadStart, loadEnd, slots), samplerError: stderr || undefined, samplerNice: prioritized.length === 2 ? SAMPLER_NICE : undefined };
+      const worst = Math.max(...Object.values(results.lag.lag.replicas).map((x) => x.replayBytes?.p99 ?? NaN));
+      log(`lag: ${load.steadyTps} tps, ${rows.length} rows sampled, worst replay-bytes p99 ${worst}`);
+    });
+    await cleanupLeftovers(undefined, { labels: [`pgha.cluster=${BENCH.name}`] });
+
+    // 2 and 3. Direct vs pooled, then 1000 clients, on one dev-shaped cluster sized for them.
+    const gridOverrides = benchOverrides({
+      "pg-ha:publishDirectPort": String(BENCH.direct), "pg-ha:publishPooledPort": String(BENCH.pooled), "pg-ha:publishReadOnlyPort": "0",
+      "pg-ha:maxConnections": "125", "pg-ha:maxClientConn": "1100",
+    });
+    let gridCluster: DeployedCluster | undefined;
+    const ensureGridCluster = async (): Promise<DeployedCluster> => {
+      if (!gridCluster) {
+        gridCluster = await deployCluster("dev", MAJOR, gridOverrides, "bench-grid");
+        settings.clusters.grid = describe("dev", gridOverrides, ["bench-grid"], "direct vs pooled, 1000 pooled clients");
+        const c = gridCluster;
+        results.environment.postgres.server = (await query<{ v: string }>(c.outputs.hostDirectUrl!, c.outputs.caCertPem, "SELECT version() AS v"))[0].v.replace(/ on .*$/, "");
+        results.environment.pgbouncer = { ...results.environment.pgbouncer, ...parsePgbouncerUp(await containerLogs(c.pgbouncer)) };
+        results.grid.initMs = await prepareData(c, c.outputs.hostDirectUrl!);
+      }
+      return gridCluster;
+    };
+    const gridRoundS = settings.gridClients.length * 8 * (settings.gridDurationS + 0.6);
+    const gridEstimate = 30 + gridRoundS;
+    const thousandEstimate = settings.thousandScripts.length * (settings.thousandDurationS + 5);
+    const tuningRoundS = 2 * (4 + 2 * (settings.tuningDurationS + 0.6));
+    await phase("grid", gridEstimate + (PHASES.has("thousand") ? thousandEstimate : 0), async () => {
+      const c = await ensureGridCluster();
+      const containers = await clusterContainers(BENCH.name);
+      const proxies = proxyProcesses([BENCH.direct, BENCH.pooled]);
+      memory.start("direct vs pooled grid: dev shape", containers);
+      // Each round visits every point; within a point direct and pooled run back to back, the
+      // order alternating from point to point and reversed in the next round.
+      const points = new Map<string, GridPoint>();
+      for (let round = 0; round < settings.gridRounds; round++) {
+        const later = (PHASES.has("thousand") ? thousandEstimate : 0) + (PHASES.has("tuning") ? tuningRoundS + 25 : 0);
+        if (round > 0 && elapsedS() + gridRoundS + later > settings.budgetS - RESERVE_S) {
+          results.notes!.push(`direct vs pooled: ${round} of ${settings.gridRounds} rounds, the rest skipped to stay within the time budget`);
+          break;
+        }
+        let index = 0;
+        for (const connections of ["persistent", "per-transaction"] as Connections[]) {
+          for (const script of ["select-only", "tpcb-like"] as Script[]) {
+            for (const clients of settings.gridClients) {
+              const order: Target[] = (index++ + round) % 2 === 0 ? ["direct", "pooled"] : ["pooled", "direct"];
+              for (const target of order) {
+                if (target === "direct") await resetPool(c);
+                const url = target === "direct" ? c.outputs.hostDirectUrl! : c.outputs.hostPooledUrl!;
+                const options: PgbenchOptions = { url, caFile: c.caFile, script, clients, threads: settings.threads, durationS: settings.gridDurationS, connections };
+                const { result: run, cpu } = await withCpu(containers, () => runPgbench(options), proxies);
+                const key = `${connections}/${script}/${clients}/${target}`;
+                if (!points.has(key)) {
+                  const point: GridPoint = { script, connections, clients, target, rounds: [] };
+                  points.set(key, point);
+                  results.grid.points.push(point);
+                }
+                points.get(key)!.rounds.push({ run, cpu });
+                log(`round ${round + 1}: ${connections} ${script} ${clients} clients ${target}: ${run.steadyTps ?? run.tps} tps, ${run.failed ?? "?"} failed, ${run.errorLines} error lines`);
+              }
+            }
+          }
+        }
+      }
+      memory.stop();
+    });
+
+    await phase("thousand", thousandEstimate + (gridCluster ? 0 : 30), async () => {
+      const c = await ensureGridCluster();
+      const containers = await clusterContainers(BENCH.name);
+      for (const script of settings.thousandScripts) {
+        await resetPool(c);
+        memory.start(`1000 clients pooled: ${script}`, containers);
+        const { result, peak } = await withPoolPeak(c, () =>
+          withCpu(containers, () => runPgbench({ url: c.outputs.hostPooledUrl!, caFile: c.caFile, script, clients: settings.thousandClients, threads: settings.threads, durationS: settings.thousandDurationS, connections: "persistent", timeoutMs: (settings.thousandDurationS + 60) * 1000 }), proxyProcesses([BENCH.pooled])));
+        memory.stop();
+        results.thousand.runs.push({ run: result.result, cpu: result.cpu, pools: peak });
+        log(`1000 clients ${script}: ${result.result.steadyTps} tps, ${result.result.failed ?? "?"} failed, ${result.result.errorLines} error lines, peak ${peak?.maxClients} clients`);
+      }
+    });
+    await cleanupLeftovers(undefined, { labels: [`pgha.cluster=${BENCH.name}`] });
+
+    // 5 and 6. Tuned vs stock in the same container, and memory under that load.
+    await phase("tuning", 25 + tuningRoundS, async () => {
+      const stockOverrides = {
+        "pg-ha:clusterName": STOCK.name, "pg-ha:networkSubnet": STOCK.subnet, "pg-ha:replicas": "0",
+        "pg-ha:publishDirectPort": String(STOCK.direct), "pg-ha:publishPooledPort": String(STOCK.pooled), "pg-ha:publishReadOnlyPort": "0",
+      };
+      const c = await deployCluster("dev", MAJOR, stockOverrides, "bench-stock");
+      settings.clusters.stock = describe("dev", stockOverrides, ["bench-stock"], "tuned vs stock postgresql.conf, memory under that load");
+      const url = c.outputs.hostDirectUrl!;
+      const ca = c.outputs.caCertPem;
+      results.environment.postgres.server ??= (await query<{ v: string }>(url, ca, "SELECT version() AS v"))[0].v.replace(/ on .*$/, "");
+      if (!results.environment.pgbouncer.version) results.environment.pgbouncer = { ...results.environment.pgbouncer, ...parsePgbouncerUp(await containerLogs(c.pgbouncer)) };
+      await prepareData(c, url);
+      const dataMb = Number((await query<{ mb: string }>(url, ca, "SELECT pg_database_size('app') / 1048576.0 AS mb"))[0].mb);
+      const tunedText = await docker("exec", c.primary, "cat", CONF_PATH);
+      const stock = stockConf(tunedText);
+      const names = Object.keys(stock.tuned);
+      const confs = { tuned: tunedText + "\n", stock: stock.conf };
+      results.tuning = { container: c.primary, dataMb, settings: { tuned: {}, stock: {} }, runs: [] };
+      const containers = (await clusterContainers(STOCK.name)).filter((x) => x.role === "primary");
+      for (let rep = 1; rep <= settings.tuningReps; rep++) {
+        if (rep > 1 && elapsedS() + tuningRoundS > settings.budgetS - RESERVE_S) {
+          results.notes!.push(`tuned vs stock: ${rep - 1} of ${settings.tuningReps} rounds, the rest skipped to stay within the time budget`);
+          break;
+        }
+        const order: ("tuned" | "stock")[] = rep % 2 === 1 ? ["tuned", "stock"] : ["stock", "tuned"];
+        for (const config of order) {
+          const restartMs = await applyConf(c.primary, confs[config], url, ca);
+          if (Object.keys(results.tuning.settings[config]).length === 0) results.tuning.settings[config] = await currentSettings(url, ca, names);
+          memory.start(`${config} postgresql.conf: single node, ${settings.tuningClients} clients direct`, containers);
+          for (const script of ["select-only", "tpcb-like"] as Script[]) {
+            const run = await runPgbench({ url, caFile: c.caFile, script, clients: settings.tuningClients, threads: settings.threads, durationS: settings.tuningDurationS, connections: "persistent" });
+            results.tuning.runs.push({ config, rep, restartMs, script, run });
+            log(`${config} #${rep} ${script}: ${run.steadyTps ?? run.tps} tps (restart ${restartMs} ms)`);
+          }
+          memory.stop();
+        }
+      }
+    });
+  } catch (e) {
+    results.failures.push({ phase: "run", error: e instanceof Error ? e.message : String(e) });
+  } finally {
+    clearTimeout(watchdog);
+  }
+  return finish();
+}
+
+function containerLogs(container: string): Promise<string> {
+  return new Promise((resolve) => {
+    execFile("docker", ["logs", container], { timeout: 30_000, maxBuffer: 16 * 1024 * 1024 }, (_e, out, err) => resolve(`${out}\n${err}`));
+  });
+}
+
+/** The chart next to the results file, and REPORT.md, both from the results alone. */
+async function writeOutputs(results: BenchResults, jsonFile: string): Promise<void> {
+  const svgFile = jsonFile.replace(/\.json$/, ".svg");
+  fs.writeFileSync(svgFile, await renderChart(results));
+  const rel = (p: string) => path.relative(path.dirname(REPORT), p).split(path.sep).join("/");
+  fs.writeFileSync(REPORT, renderReport(results, { chart: rel(svgFile), json: rel(jsonFile) }));
+  for (const t of evaluateTargets(results)) log(`target ${t.title}: ${t.met === undefined ? "not measured" : t.met ? "met" : "MISSED"} (${t.measured})`);
+  log(`wrote ${rel(jsonFile)}, ${rel(svgFile)} and REPORT.md`);
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`${e instanceof Error ? e.stack : String(e)}\n`);
+    void removeBenchClusters().finally(() => process.exit(1));
+  },
+);
