@@ -37,9 +37,10 @@ const MAJOR = 18 as const;
 /** Scheduling priority of the lag sampler's psql and server process (see prioritizeSampler). */
 const SAMPLER_NICE = -10;
 
-/** The bench's own clusters: names, subnets and ports no other user of the engine takes. */
-const BENCH = { name: "pgha-bench", subnet: "172.30.40.0/24", direct: 35432, pooled: 35433, readOnly: 35434 };
-const STOCK = { name: "pgha-bench-stock", subnet: "172.30.41.0/24", direct: 35442, pooled: 35443 };
+/** The bench's own clusters: names, subnets and ports no other user of the engine takes (below the
+ * kernel's ephemeral range, 32768-60999, where a client socket could already hold the port). */
+const BENCH = { name: "pgha-bench", subnet: "172.30.40.0/24", direct: 19432, pooled: 19433, readOnly: 19434 };
+const STOCK = { name: "pgha-bench-stock", subnet: "172.30.41.0/24", direct: 19442, pooled: 19443 };
 
 const settings: BenchSettings = {
   postgresMajor: MAJOR,

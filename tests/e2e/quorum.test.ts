@@ -14,7 +14,7 @@ beforeAll(async () => {
   cluster = await deployCluster("prod", 18, {
     "pg-ha:clusterName": "pgha-quorum",
     "pg-ha:networkSubnet": "172.30.60.0/24",
-    "pg-ha:publishPooledPort": "46432",
+    "pg-ha:publishPooledPort": "18432",
     "pg-ha:synchronousMode": "quorum",
   }, "quorum");
 }, 600_000);
@@ -26,7 +26,7 @@ afterAll(async () => {
 test("both replicas are quorum standbys, and a commit is on a replica when it returns", async () => {
   await waitFor("replicas streaming", () => allStreaming(cluster), 30_000);
   expect(await sqlInContainer(cluster.primary, "SHOW synchronous_standby_names")).toBe("ANY 1 (replica_1, replica_2)");
-  expect(await sqlInContainer(cluster.primary, "SELECT string_agg(application_name || '=' || sync_state, ',' ORDER BY 1) FROM pg_stat_replication"))
+  expect(await sqlInContainer(cluster.primary, "SELECT string_agg(application_name || '=' || sync_state, ',' ORDER BY application_name) FROM pg_stat_replication"))
     .toBe("replica_1=quorum,replica_2=quorum");
 });
 

@@ -13,9 +13,9 @@ jest.setTimeout(300_000);
 const overrides = {
   "pg-ha:clusterName": "pgha-redeploy",
   "pg-ha:networkSubnet": "172.30.50.0/24",
-  "pg-ha:publishDirectPort": "45432",
-  "pg-ha:publishPooledPort": "45433",
-  "pg-ha:publishReadOnlyPort": "45434",
+  "pg-ha:publishDirectPort": "17432",
+  "pg-ha:publishPooledPort": "17433",
+  "pg-ha:publishReadOnlyPort": "17434",
 };
 
 let first: DeployedCluster | undefined;
