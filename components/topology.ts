@@ -17,7 +17,6 @@ export const READ_ONLY_SUFFIX = "_ro";
 
 /** Paths inside the PostgreSQL and PgBouncer containers. */
 export const PATHS = {
-  configDir: "/etc/pg-ha",
   postgresqlConf: "/etc/pg-ha/postgresql.conf",
   pgHbaConf: "/etc/pg-ha/pg_hba.conf",
   pgbouncerIni: "/etc/pg-ha/pgbouncer.ini",
@@ -25,12 +24,10 @@ export const PATHS = {
   serverCert: "/etc/pg-ha/tls/server.crt",
   replicationCert: "/etc/pg-ha/tls/replication.crt",
   /** Secrets are uploaded root-only; the start-up script hands copies to the server user. */
-  secretsDir: "/etc/pg-ha/secrets",
   serverKeyUpload: "/etc/pg-ha/secrets/server.key",
   replicationKeyUpload: "/etc/pg-ha/secrets/replication.key",
   reconcileSqlUpload: "/etc/pg-ha/secrets/reconcile.sql",
   userlistUpload: "/etc/pg-ha/secrets/userlist.txt",
-  runtimeDir: "/run/pg-ha",
   serverKey: "/run/pg-ha/server.key",
   replicationKey: "/run/pg-ha/replication.key",
   userlist: "/run/pg-ha/userlist.txt",
