@@ -31,8 +31,9 @@ import { clusterContainers, MemorySampler, proxyProcesses, summarizeMemory, with
 const ROOT = path.join(__dirname, "..");
 const RESULTS_DIR = path.join(__dirname, "results");
 const REPORT = path.join(__dirname, "REPORT.md");
+const ALL_PHASES = ["deploy", "lag", "grid", "thousand", "tuning"];
 const QUICK = process.env.BENCH_QUICK === "1";
-const PHASES = new Set((process.env.BENCH_PHASES ?? "deploy,lag,grid,thousand,tuning").split(",").map((s) => s.trim()));
+const PHASES = new Set((process.env.BENCH_PHASES ?? ALL_PHASES.join(",")).split(",").map((s) => s.trim()));
 const MAJOR = 18 as const;
 /** Scheduling priority of the lag sampler's psql and server process (see prioritizeSampler). */
 const SAMPLER_NICE = -10;
@@ -150,10 +151,21 @@ async function prepareData(c: DeployedCluster, url: string): Promise<number> {
   return init.wallMs;
 }
 
+/** Refuses arguments and environment it does not understand, naming the accepted values. */
+function checkInput(args: string[]): string | undefined {
+  const quick = process.env.BENCH_QUICK;
+  if (quick !== undefined && quick !== "0" && quick !== "1") throw new Error(`BENCH_QUICK="${quick}" is not accepted; accepted: 0 or 1`);
+  const unknown = [...PHASES].filter((p) => !ALL_PHASES.includes(p));
+  if (unknown.length > 0) throw new Error(`BENCH_PHASES has ${unknown.join(", ")}; accepted: a comma-separated subset of ${ALL_PHASES.join(", ")}`);
+  if (args.length === 0) return undefined;
+  if (args.length === 2 && args[0] === "--report" && args[1].endsWith(".json")) return args[1];
+  throw new Error(`arguments "${args.join(" ")}" are not accepted; accepted: none, or --report <results.json>`);
+}
+
 async function main(): Promise<number> {
-  const reportIndex = process.argv.indexOf("--report");
-  if (reportIndex >= 0) {
-    const file = path.resolve(process.argv[reportIndex + 1] ?? "");
+  const reportFile = checkInput(process.argv.slice(2));
+  if (reportFile !== undefined) {
+    const file = path.resolve(reportFile);
     const results = upgradeResults(JSON.parse(fs.readFileSync(file, "utf8")));
     await writeOutputs(results, file);
     return 0;
