@@ -13,6 +13,7 @@ import * as path from "path";
 import { Client } from "pg";
 import { parseClusterConfig } from "../config";
 import { cleanupLeftovers, loadStackConfig } from "../tests/e2e/executor";
+import requireHostCommands from "../tests/e2e/support/host-commands";
 import {
   deployCluster, type DeployedCluster, docker, pgConfig, query, sqlInContainer, type Stack, testOverrides, waitFor,
 } from "../tests/e2e/support/cluster";
@@ -171,6 +172,7 @@ async function main(): Promise<number> {
     return 0;
   }
 
+  requireHostCommands();
   const startedAt = new Date(t0);
   const id = stamp(startedAt);
   const images = testOverrides("dev", MAJOR);

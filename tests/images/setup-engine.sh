@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Prepare this machine to build the local test images and run the e2e tests:
-#   - install docker.io, debootstrap and postgresql-client (psql, pgbench) from
-#     Debian's own packages when they are missing (no container registry and no
-#     third-party repository is needed or used);
+#   - install every package tests/images/host-packages.txt names (docker.io, debootstrap,
+#     busybox-static, postgresql-client, ...) from Debian's own packages when it is missing
+#     (no container registry and no third-party repository is needed or used);
 #   - start dockerd in the background when no engine answers;
 #   - wait, bounded, until `docker info` answers.
 # Idempotent: on a machine that is already set up it only checks and exits 0.
@@ -29,11 +29,14 @@ need() { # need COMMAND PACKAGE
     missing+=("$2")
   fi
 }
-need docker      docker.io
-need dockerd     docker.io
-need debootstrap debootstrap
-need psql        postgresql-client
-need pgbench     postgresql-client
+while read -r command package; do
+  case $command in '' | '#'*) continue ;; esac
+  need "$command" "$package"
+done < "$(dirname "$0")/host-packages.txt"
+# busybox-static, not busybox: the executor's self-test image copies the binary into an empty
+# root file system, so a dynamically linked busybox would not run there.
+if command -v file >/dev/null 2>&1 && command -v busybox >/dev/null 2>&1 \
+  && file -L "$(command -v busybox)" | grep -q "dynamically linked"; then missing+=(busybox-static); fi
 # debootstrap only *recommends* the keyring; without it the Release files of
 # the suites it downloads would not be signature-checked.
 [ -s /usr/share/keyrings/debian-archive-keyring.gpg ] || missing+=(debian-archive-keyring)
@@ -49,7 +52,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   # debootstrap recommends gnupg/gpgv and arch-test).
   apt-get install -y -q "${pkgs[@]}"
 else
-  say "packages already present: docker.io, debootstrap, debian-archive-keyring, postgresql-client"
+  say "packages already present: every command in host-packages.txt"
 fi
 
 # --- 2. engine ----------------------------------------------------------------
