@@ -6,47 +6,17 @@
 import * as net from "net";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { READ_ONLY_SUFFIX } from "./components/topology";
 import { clusterTuning, parseMemory, walSenders } from "./config-templates/tuning";
+import {
+  type ClusterSpec, type PoolMode, type PostgresMajor, READ_ONLY_SUFFIX, type Storage,
+  SUPERUSER_RESERVED_CONNECTIONS, type SynchronousMode, type TlsProtocol, type Workload,
+} from "./spec";
+
+export type { ClusterSpec, PoolMode, PostgresMajor, Storage, SynchronousMode, TlsProtocol, Workload } from "./spec";
+export { SUPERUSER_RESERVED_CONNECTIONS } from "./spec";
 
 export const PROJECT = "pg-ha";
 
-export type PostgresMajor = 17 | 18;
-export type Workload = "web" | "oltp" | "dw" | "mixed" | "desktop";
-export type Storage = "ssd" | "hdd" | "nvme" | "san";
-export type PoolMode = "transaction" | "session" | "statement";
-export type SynchronousMode = "off" | "quorum";
-export type TlsProtocol = "TLSv1.2" | "TLSv1.3";
-
-export interface ClusterSpec {
-  clusterName: string;
-  postgres: { major: PostgresMajor; image: string };
-  pgbouncerImage: string;
-  pullImages: boolean;
-  replicas: number;
-  synchronousMode: SynchronousMode;
-  node: { memoryMb: number; cpus: number; storage: Storage; workload: Workload; maxConnections: number };
-  pool: {
-    mode: PoolMode;
-    defaultPoolSize: number;
-    minPoolSize: number;
-    reservePoolSize: number;
-    maxClientConn: number;
-    maxDbConnections: number;
-  };
-  /** Host ports; undefined means the endpoint is not published. */
-  publish: { address: string; directPort?: number; pooledPort?: number; readOnlyPort?: number };
-  tls: { minProtocol: TlsProtocol; validityDays: number; renewBeforeDays: number; extraNames: string[] };
-  databases: string[];
-  walArchiving: boolean;
-  maxSlotWalKeepMb: number;
-  protectData: boolean;
-  slowQueryMs: number;
-  networkSubnet: string;
-}
-
-/** PostgreSQL's own reserve for superusers (its default), counted in the connection budget. */
-export const SUPERUSER_RESERVED_CONNECTIONS = 3;
 /** Connections kept free for direct (non-pooled) clients: migrations, admin, monitoring. */
 export const DIRECT_CONNECTION_HEADROOM = 20;
 /** Memory one idle backend needs besides work_mem (process, catalog caches), for the memory check. */

@@ -1,6 +1,6 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import type { ClusterSpec } from "../config";
+import type { ClusterSpec } from "../spec";
 import { loginRoles, pgbouncerUsers } from "../config-templates/render";
 import { adminUrls, databaseUrls, type UrlName } from "./connection-strings";
 import { PgBouncer } from "./pgbouncer";
@@ -10,7 +10,7 @@ import { ClusterSecrets } from "./secrets";
 import { ClusterTls } from "./tls";
 import {
   certificateNames, networkName, pgbouncerName, primaryNode, REPLICATION_ROLE, replicaNodes,
-} from "./topology";
+} from "../topology";
 import { ClusterVolumes } from "./volumes";
 
 export interface PostgresClusterArgs {

@@ -1,9 +1,9 @@
 /** Connection strings microservices consume: always TLS with full certificate verification. */
-import type { ClusterSpec } from "../config";
+import type { ClusterSpec } from "../spec";
 import {
   MONITOR_ROLE, PGBOUNCER_ADMIN, PGBOUNCER_PORT, PGBOUNCER_STATS, POSTGRES_PORT, READ_ONLY_SUFFIX,
   pgbouncerName, primaryNode,
-} from "./topology";
+} from "../topology";
 
 export interface Endpoint {
   host: string;

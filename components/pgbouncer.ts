@@ -1,10 +1,10 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import type { ClusterSpec } from "../config";
+import type { ClusterSpec } from "../spec";
 import { renderPgbouncerIni, renderUserlist, script, type Verifiers } from "../config-templates/render";
 import { clusterLabels, healthcheck, LOG_OPTIONS, upload } from "./container-defaults";
 import type { KeyPair } from "./tls";
-import { PATHS, PGBOUNCER_PORT, pgbouncerName } from "./topology";
+import { PATHS, PGBOUNCER_PORT, pgbouncerName } from "../topology";
 
 export interface PgBouncerArgs {
   spec: ClusterSpec;

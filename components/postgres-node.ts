@@ -1,11 +1,11 @@
 /** The container both PostgreSQL node components build: same image, scripts, limits and checks. */
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import type { ClusterSpec } from "../config";
+import type { ClusterSpec } from "../spec";
 import { renderPgHbaConf, renderPostgresqlConf, script } from "../config-templates/render";
 import { clusterLabels, healthcheck, LOG_OPTIONS, type Upload, upload } from "./container-defaults";
 import type { KeyPair } from "./tls";
-import { dataLayout, PATHS, POSTGRES_PORT, type PostgresNode } from "./topology";
+import { dataLayout, PATHS, POSTGRES_PORT, type PostgresNode } from "../topology";
 
 export interface PostgresNodeArgs {
   spec: ClusterSpec;

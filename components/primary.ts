@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { renderReconcileSql, type Verifiers } from "../config-templates/render";
 import { type PostgresNodeArgs, postgresContainerArgs, postgresContainerOptions } from "./postgres-node";
 import { upload } from "./container-defaults";
-import { PATHS } from "./topology";
+import { PATHS } from "../topology";
 
 export interface PostgresPrimaryArgs extends PostgresNodeArgs {
   /** Role -> SCRAM verifier; the primary sets them on every start. */

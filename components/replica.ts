@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { type PostgresNodeArgs, postgresContainerArgs, postgresContainerOptions } from "./postgres-node";
 import { upload } from "./container-defaults";
 import type { KeyPair } from "./tls";
-import { PATHS } from "./topology";
+import { PATHS } from "../topology";
 
 export interface PostgresReplicaArgs extends PostgresNodeArgs {
   /** Client certificate the replica streams with (no replication password exists). */

@@ -5,12 +5,12 @@
 import * as fs from "fs";
 import * as path from "path";
 import Mustache from "mustache";
-import { type ClusterSpec, SUPERUSER_RESERVED_CONNECTIONS } from "../config";
+import { type ClusterSpec, READ_ONLY_SUFFIX, SUPERUSER_RESERVED_CONNECTIONS } from "../spec";
 import {
   MONITOR_ROLE, PATHS, PGBOUNCER_ADMIN, PGBOUNCER_PORT, PGBOUNCER_STATS, POSTGRES_PORT,
-  type PostgresNode, READ_ONLY_SUFFIX, REPLICATION_ROLE, SUPERUSER,
+  type PostgresNode, REPLICATION_ROLE, SUPERUSER,
   primaryNode, readOnlyHosts, replicaNodes,
-} from "../components/topology";
+} from "../topology";
 import { clusterTuningSettings } from "./tuning";
 
 function render(template: string, view: object): string {

@@ -2,7 +2,7 @@
  * Tuning: PGTune's recommendations for the container's limits, then the cluster's own
  * deviations, each with the reason it is printed next to in postgresql.conf.
  */
-import type { ClusterSpec } from "../config";
+import type { ClusterSpec } from "../spec";
 import { pgtune } from "./pgtune";
 
 export { pgtune } from "./pgtune";

@@ -7,7 +7,7 @@ import { parsePgbouncerUp } from "../../bench/env";
 import { parseClusterConfig } from "../../config";
 import { renderPostgresqlConf } from "../../config-templates/render";
 import { clusterTuning } from "../../config-templates/tuning";
-import { primaryNode } from "../../components/topology";
+import { primaryNode } from "../../topology";
 import { loadStackConfig } from "../e2e/executor";
 
 describe("replication lag", () => {

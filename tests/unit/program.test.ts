@@ -3,7 +3,7 @@ import { parseClusterConfig } from "../../config";
 import { PostgresCluster } from "../../components/cluster";
 import { upload } from "../../components/container-defaults";
 import { postgresContainerArgs } from "../../components/postgres-node";
-import { primaryNode } from "../../components/topology";
+import { primaryNode } from "../../topology";
 import { byType, promiseOf, runProgram, settle, stackConfig, unwrapSecrets, type ProgramRun } from "./harness";
 
 const CONTAINER = "docker:index/container:Container";

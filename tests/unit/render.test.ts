@@ -2,7 +2,7 @@ import { parseClusterConfig, type ClusterSpec } from "../../config";
 import {
   renderPgbouncerIni, renderPgHbaConf, renderPostgresqlConf, renderReconcileSql, renderUserlist,
 } from "../../config-templates/render";
-import { primaryNode, replicaNodes } from "../../components/topology";
+import { primaryNode, replicaNodes } from "../../topology";
 import { stackConfig } from "./harness";
 
 const dev = parseClusterConfig(stackConfig("dev"));

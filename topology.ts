@@ -3,7 +3,7 @@
  * in-network host names, replication slots, mount paths, certificate SANs.
  */
 import * as net from "net";
-import type { ClusterSpec, PostgresMajor } from "../config";
+import { type ClusterSpec, type PostgresMajor, READ_ONLY_SUFFIX } from "./spec";
 
 export const POSTGRES_PORT = 5432;
 export const PGBOUNCER_PORT = 6432;
@@ -13,7 +13,7 @@ export const MONITOR_ROLE = "monitor";
 export const PGBOUNCER_ADMIN = "pgbouncer_admin";
 export const PGBOUNCER_STATS = "pgbouncer_stats";
 /** Suffix of PgBouncer's read-only database entries (`app` -> `app_ro`). */
-export const READ_ONLY_SUFFIX = "_ro";
+export { READ_ONLY_SUFFIX };
 
 /** Paths inside the PostgreSQL and PgBouncer containers. */
 export const PATHS = {

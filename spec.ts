@@ -1,0 +1,44 @@
+/**
+ * What a cluster is: the validated, frozen ClusterSpec that config.ts builds from the stack
+ * configuration, and the constants every layer above shares. The lowest layer of the program:
+ * it imports nothing of the project.
+ */
+
+export type PostgresMajor = 17 | 18;
+export type Workload = "web" | "oltp" | "dw" | "mixed" | "desktop";
+export type Storage = "ssd" | "hdd" | "nvme" | "san";
+export type PoolMode = "transaction" | "session" | "statement";
+export type SynchronousMode = "off" | "quorum";
+export type TlsProtocol = "TLSv1.2" | "TLSv1.3";
+
+export interface ClusterSpec {
+  clusterName: string;
+  postgres: { major: PostgresMajor; image: string };
+  pgbouncerImage: string;
+  pullImages: boolean;
+  replicas: number;
+  synchronousMode: SynchronousMode;
+  node: { memoryMb: number; cpus: number; storage: Storage; workload: Workload; maxConnections: number };
+  pool: {
+    mode: PoolMode;
+    defaultPoolSize: number;
+    minPoolSize: number;
+    reservePoolSize: number;
+    maxClientConn: number;
+    maxDbConnections: number;
+  };
+  /** Host ports; undefined means the endpoint is not published. */
+  publish: { address: string; directPort?: number; pooledPort?: number; readOnlyPort?: number };
+  tls: { minProtocol: TlsProtocol; validityDays: number; renewBeforeDays: number; extraNames: string[] };
+  databases: string[];
+  walArchiving: boolean;
+  maxSlotWalKeepMb: number;
+  protectData: boolean;
+  slowQueryMs: number;
+  networkSubnet: string;
+}
+
+/** PostgreSQL's own reserve for superusers (its default), counted in the connection budget. */
+export const SUPERUSER_RESERVED_CONNECTIONS = 3;
+/** Suffix of PgBouncer's read-only database entries (`app` -> `app_ro`). */
+export const READ_ONLY_SUFFIX = "_ro";
