@@ -1,7 +1,7 @@
 /**
  * Two projects: fast unit tests with Pulumi mocks, and the real-engine suite.
- * Timeouts are sized for a loaded 2-core machine: running the program under mocks can take many
- * seconds there, and jest's 5 s default would fail a hook that is merely slow.
+ * Timeouts are sized for a loaded 2-core machine (set in each project's setupFilesAfterEnv: jest
+ * ignores a testTimeout given per project).
  */
 const tsJest = ["ts-jest", { tsconfig: "tsconfig.json", diagnostics: { warnOnly: false } }];
 module.exports = {
@@ -9,7 +9,6 @@ module.exports = {
     {
       displayName: "unit",
       testEnvironment: "node",
-      testTimeout: 120_000,
       transform: { "^.+\\.ts$": tsJest },
       testMatch: ["<rootDir>/tests/unit/**/*.test.ts"],
       setupFiles: ["<rootDir>/tests/unit/setup/mocks.ts"],
@@ -18,7 +17,7 @@ module.exports = {
     {
       displayName: "e2e",
       testEnvironment: "node",
-      testTimeout: 300_000,
+      setupFilesAfterEnv: ["<rootDir>/tests/e2e/support/timeout.ts"],
       transform: { "^.+\\.ts$": tsJest },
       testMatch: ["<rootDir>/tests/e2e/**/*.test.ts"],
       globalSetup: "<rootDir>/tests/e2e/support/host-commands.ts",
