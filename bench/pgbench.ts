@@ -144,13 +144,12 @@ export function parsePgbench(stdout: string, stderr: string): PgbenchSummary {
 
 /**
  * The progress samples that measure the steady state: the first interval (start-up) and every
- * interval that ended before all clients had connected are left out. When that leaves nothing,
- * all samples but the first are kept.
+ * interval that began before all clients had connected are left out. A run whose clients spent
+ * the whole window connecting has none (windows.ts sizes the window so that it has enough).
  */
 export function steadySamples(progress: ProgressSample[], initialConnectionMs?: number): ProgressSample[] {
   const connectedAt = (initialConnectionMs ?? 0) / 1000;
-  const steady = progress.filter((s, i) => i > 0 && s.t - 1 >= connectedAt);
-  return steady.length > 0 ? steady : progress.slice(1);
+  return progress.filter((s, i) => i > 0 && s.t - 1 >= connectedAt);
 }
 
 /**

@@ -2,8 +2,9 @@
  * bench/REPORT.md, rendered from a results file alone (no figure is typed by hand): machine,
  * method, tables, the chart, and each target with its verdict. Pure function.
  */
+import { type ConnectionCost, costOf, PATH_TITLES } from "./connections";
 import type { BenchResults } from "./results";
-import { summarize, type PointFigures } from "./summary";
+import { allFailures, summarize, type PointFigures } from "./summary";
 import { evaluateTargets, f, pct, scriptName } from "./targets";
 import type { MemorySummary } from "./usage";
 
@@ -15,8 +16,36 @@ function table(head: string[], rows: (string | number)[][], align?: ("l" | "r")[
   return [`| ${head.join(" | ")} |`, `| ${sep.join(" | ")} |`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
 }
 
-function verdict(met: boolean | undefined): string {
-  return met === undefined ? "not measured" : met ? "**met**" : "**missed**";
+function verdict(t: { met?: boolean; failed?: string }): string {
+  if (t.failed !== undefined) return "**failed measurement**";
+  return t.met === undefined ? "not measured" : t.met ? "**met**" : "**missed**";
+}
+
+/** A point's throughput, or that it failed (it has no figure then). */
+function tpsCell(p: PointFigures | undefined): string {
+  return p?.failure !== undefined ? "**failed**" : f(p?.tps);
+}
+
+/** What one connection costs on this machine, by path, and what that allows the per-transaction ratio. */
+function connectionCostTable(costs: ConnectionCost[] | undefined): string[] {
+  if (!costs || costs.length === 0) return ["**What a connection costs on this machine**: not measured in this run.", ""];
+  const stock = costOf(costs, "stock-socket");
+  const direct = costOf(costs, "direct-tls");
+  const pooled = costOf(costs, "pooled-tls");
+  const n = costs[0].connections;
+  return [
+    `**What a connection costs on this machine** (measured in this run, before the grid: \`pgbench -C -c 1 -t ${n}\` running \`SELECT 1\`, one connection after another, nothing else running; the stock server is PostgreSQL's initdb defaults in the same image, with a grid node's CPU and memory limit)`,
+    "",
+    table(["Path", "Connections", "ms per connection", "Connections / s", "× stock backend start"], costs.map((c) => [
+      PATH_TITLES[c.path], f(c.connections), c.averageMs === undefined ? `not measured: ${c.error ?? "no figure"}` : `**${f(c.averageMs, 1)}**`, f(c.perSecond),
+      c.averageMs !== undefined && stock ? `${f(c.averageMs / stock, 1)}×` : "n/a",
+    ]), ["l", "r", "r", "r", "r"]),
+    "",
+    direct !== undefined && pooled !== undefined && pooled > 0
+      ? `A direct connection starts a backend, a pooled one does not: connection cost alone puts the per-transaction ratio (pooled / direct, below) at about **${f(direct / pooled, 1)}×** on this machine. How much of it is the machine's own backend start is under [Targets in detail](#targets-in-detail), *New connection per transaction*.`
+      : "",
+    "",
+  ];
 }
 
 function cores(p: PointFigures | undefined): string {
@@ -26,6 +55,24 @@ function cores(p: PointFigures | undefined): string {
 
 function memoryRows(memory: MemorySummary[]): (string | number)[][] {
   return memory.map((m) => [m.phase, m.container, f(m.samples), f(m.usedMedianMb, 0), f(m.usedMaxMb, 0), f(m.rssMaxMb, 0), f(m.cacheMaxMb, 0), m.limitMb === undefined ? "none" : f(m.limitMb, 0)]);
+}
+
+/** "a" or "a to b" for the smallest and largest of VALUES. */
+function range(values: number[]): string | undefined {
+  if (values.length === 0) return undefined;
+  const lo = Math.min(...values);
+  const hi = Math.max(...values);
+  return lo === hi ? f(lo) : `${f(lo)} to ${f(hi)}`;
+}
+
+/** How the grid's windows were sized, and what makes a run a failed measurement. */
+function windowsText(r: BenchResults): string {
+  const st = r.settings;
+  const used = range(r.grid.points.flatMap((p) => p.rounds.map((x) => x.run.durationS)));
+  const sized = st.costConnections > 0
+    ? `Each window is sized to leave at least ${st.minSteadySamples} steady 1-s samples after all clients connected: the time to connect them is estimated from the connection cost measured at the start of this run (one connection's time × clients per pgbench thread × 2, as they connect concurrently), or 1.5 × the time the same point took to connect in an earlier round if that is longer; windows stay within ${st.gridDurationS} to ${st.gridMaxDurationS} s${used ? ` (used: ${used} s)` : ""}.`
+    : `Windows: ${used ?? st.gridDurationS} s.`;
+  return `${sized} A run that completes no transaction, or leaves fewer than ${st.minSteadySamples} steady samples, is a failed measurement: it is listed with its reason, the point gets no figure, and it enters no median.`;
 }
 
 export interface ReportPaths {
@@ -50,7 +97,7 @@ export function renderReport(r: BenchResults, paths: ReportPaths): string {
     "",
     "## Targets",
     "",
-    table(["Target", "Goal", "Measured", "Verdict", "Margin"], targets.map((t) => [t.title, t.goal, t.measured, verdict(t.met), t.margin]), ["l", "l", "l", "l", "l"]),
+    table(["Target", "Goal", "Measured", "Verdict", "Margin"], targets.map((t) => [t.title, t.goal, t.measured, verdict(t), t.margin]), ["l", "l", "l", "l", "l"]),
     "",
     "Why each target was met or missed, and what would close a gap, is under [Targets in detail](#targets-in-detail).",
     "",
@@ -58,8 +105,9 @@ export function renderReport(r: BenchResults, paths: ReportPaths): string {
   if ((r.notes ?? []).length > 0) {
     push("**Deviations from the plan in this run:**", "", ...r.notes!.map((x) => `- ${x}`), "");
   }
-  if (r.failures.length > 0) {
-    push("**Phases that failed or were skipped in this run:**", "", ...r.failures.map((x) => `- ${x.phase}: ${x.error}`), "");
+  const failures = allFailures(r);
+  if (failures.length > 0) {
+    push("**Failed measurements, and phases that failed or were skipped, in this run** (a failed measurement has no figure and is in no median):", "", ...failures.map((x) => `- ${x.phase}: ${x.error}`), "");
   }
 
   push(
@@ -98,8 +146,8 @@ export function renderReport(r: BenchResults, paths: ReportPaths): string {
     `The local images and \`nodeCpus\` capped at this machine's ${env.cores} cores (prod asks for 4) are set for every cluster, as the e2e suite does. All clusters run PostgreSQL ${st.postgresMajor}.`,
     "",
     `1. **Cold deploy** (${st.deployReps} runs per shape, dev and prod alternating, median): every object of the cluster (containers, network, volumes) is removed, the images are already on the engine (the executor never pulls), then the clock runs from the deploy call until every container is healthy (the executor waits for each health check, as \`pulumi up\` does with \`wait: true\`) and every replica streams (the slot is active in \`pg_stat_replication\` and \`pg_stat_wal_receiver\` says streaming). The timeline comes from the engine (created, started) and each server's own log line (ready, streaming, process up).`,
-    `2. **Direct vs pooled**: \`pgbench -i -s ${st.scale}\`, then for select-only (\`-S\`) and TPC-B-like (built-in), persistent connections and a new connection per transaction (\`-C\`), at ${st.gridClients.join(", ")} clients, direct (the primary's published port) and pooled (PgBouncer, transaction pooling). ${st.gridRounds ?? 1} round(s): each round visits every point and runs direct and pooled back to back, the order alternating from point to point and reversed in the next round. Each run: \`pgbench -n -M simple -j ${st.threads} -P 1 -T ${st.gridDurationS}\`. Before each direct run PgBouncer's server connections are closed (\`KILL app; RESUME app\` on its console) so that 100 direct clients fit into max_connections. Throughput is the **median of the 1-second progress samples of all rounds** once all clients are connected (each run's first second left out); pgbench's own overall figure is in the JSON too. CPU per run: each container's cgroup CPU time, the engine's userland proxy for the published ports (\`docker-proxy\`) from /proc, the host's from /proc/stat, pgbench's own from the shell's \`times\` (cores = CPU seconds per second of the run).`,
-    `3. **1000 clients** through PgBouncer (\`max_client_conn\` raised for it): ${st.thousandScripts.map(scriptName).join(" and ")}, \`-c ${st.thousandClients} -T ${st.thousandDurationS}\`; all clients connect first (TLS and SCRAM each, inside the ${st.thousandDurationS} s), then run. Errors = failed transactions + error lines (aborted clients, refused connections) + a non-zero exit. PgBouncer's \`SHOW POOLS\` is sampled each second for the clients connected and waiting.`,
+    `2. **Direct vs pooled**: \`pgbench -i -s ${st.scale}\`, then for select-only (\`-S\`) and TPC-B-like (built-in), persistent connections and a new connection per transaction (\`-C\`), at ${st.gridClients.join(", ")} clients, direct (the primary's published port) and pooled (PgBouncer, transaction pooling). ${st.gridRounds ?? 1} round(s): each round visits every point and runs direct and pooled back to back, the order alternating from point to point and reversed in the next round. Each run: \`pgbench -n -M simple -j ${st.threads} -P 1 -T <window>\`. ${windowsText(r)} Before each direct run PgBouncer's server connections are closed (\`KILL app; RESUME app\` on its console) so that 100 direct clients fit into max_connections. Throughput is the **median of the 1-second progress samples of all rounds** once all clients are connected (each run's first second left out); pgbench's own overall figure is in the JSON too. CPU per run: each container's cgroup CPU time, the engine's userland proxy for the published ports (\`docker-proxy\`) from /proc, the host's from /proc/stat, pgbench's own from the shell's \`times\` (cores = CPU seconds per second of the run).`,
+    `3. **1000 clients** through PgBouncer (\`max_client_conn\` raised for it): ${st.thousandScripts.map(scriptName).join(" and ")}, \`-c ${st.thousandClients} -T ${range(r.thousand.runs.map((x) => x.run.durationS)) ?? st.thousandDurationS}\` (sized the same way, ${st.thousandDurationS} to ${st.thousandMaxDurationS} s); all clients connect first (TLS and SCRAM each, inside the window), then run. Errors = failed transactions + error lines (aborted clients, refused connections) + a non-zero exit. PgBouncer's \`SHOW POOLS\` is sampled each second for the clients connected and waiting.`,
     `4. **Replication lag** on the prod shape (2 replicas, asynchronous): \`pgbench -i -s ${st.scale}\` through PgBouncer, then a TPC-B-like load of ${st.lagClients} clients for ${st.lagDurationS} s through PgBouncer. One psql session inside the primary's container samples \`pg_stat_replication\` every ${st.lagIntervalMs} ms (\`\\watch\`, bounded by count and deadline${r.lag?.samplerNice !== undefined ? `; that psql and its server process run at nice ${r.lag.samplerNice} so that the load they measure does not delay the samples` : ""}): replay lag in bytes (\`pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)\`, and from \`sent_lsn\`) and in time (\`replay_lag\`; NULL, i.e. caught up and idle, counts as 0). Percentiles over the samples taken during the load.`,
     `5. **Tuned vs stock**: a single-node cluster (replicas = 0, dev's 1 GB / 1 CPU node). Its deployed postgresql.conf (tuned) and the same file with the TUNING block replaced by PostgreSQL's defaults (stock; only max_connections kept, the TLS, hba, WAL, logging and autovacuum parts identical) are copied in turn into **the same container**, which is restarted each time. ${st.tuningReps} rounds, the order alternating; in each: select-only then TPC-B-like, ${st.tuningClients} clients direct, \`-T ${st.tuningDurationS}\`. Ratio = median tuned / median stock.`,
     `6. **Memory**: every second during each load, each container's memory from its cgroup: *used* as \`docker stats\` shows it (usage minus inactive page cache), *RSS* (anonymous memory) and *cache* (page cache and shared memory, where shared_buffers lives).`,
@@ -127,17 +175,20 @@ export function renderReport(r: BenchResults, paths: ReportPaths): string {
   push("### 2. Direct vs pooled", "", `![Throughput by client count, direct vs pooled](${paths.chart})`, "");
   for (const connections of ["persistent", "per-transaction"] as const) {
     const rows = s.grid.filter((g) => g.connections === connections);
+    if (connections === "per-transaction") push(...connectionCostTable(r.connectionCost));
     if (rows.length === 0) continue;
     push(`**${connections === "persistent" ? "Persistent connections" : "A new connection per transaction (-C)"}** (tps = median of 1-s samples; CPU = cores used by pgbench / docker-proxy / PgBouncer / primary / whole host)`, "");
     const head = ["Script", "Clients", "Direct tps", "Pooled tps", "Pooled / direct", "Latency direct (ms)", "Latency pooled (ms)"];
     if (connections === "per-transaction") head.push("Connect direct (ms)", "Connect pooled (ms)");
     head.push("Errors d / p", "CPU direct", "CPU pooled");
     push(table(head, rows.map((g) => {
-      const row: (string | number)[] = [scriptName(g.script), g.clients, f(g.direct?.tps), f(g.pooled?.tps), g.ratio === undefined ? "n/a" : `**${f(g.ratio, 2)}**`, f(g.direct?.latencyMs, 2), f(g.pooled?.latencyMs, 2)];
+      const row: (string | number)[] = [scriptName(g.script), g.clients, tpsCell(g.direct), tpsCell(g.pooled), g.ratio === undefined ? "n/a" : `**${f(g.ratio, 2)}**`, f(g.direct?.latencyMs, 2), f(g.pooled?.latencyMs, 2)];
       if (connections === "per-transaction") row.push(f(g.direct?.connectionMs, 2), f(g.pooled?.connectionMs, 2));
       row.push(`${f(g.direct?.errors)} / ${f(g.pooled?.errors)}`, cores(g.direct), cores(g.pooled));
       return row;
     })), "");
+    const failed = rows.flatMap((g) => (["direct", "pooled"] as const).flatMap((target) => (g[target]?.failure ? [`- ${scriptName(g.script)}, ${g.clients} clients, ${target}: ${g[target]!.failure}`] : [])));
+    if (failed.length > 0) push("Failed measurements (no figure, in no median):", "", ...failed, "");
   }
 
   // 3. Thousand
@@ -145,10 +196,12 @@ export function renderReport(r: BenchResults, paths: ReportPaths): string {
   if (s.thousand.length === 0) push("Not measured in this run.", "");
   else {
     push(table(["Script", "Clients", "tps (median of 1-s)", "pgbench tps", "Errors", "Failed tx", "Initial connection (s)", "Latency (ms)", "Peak clients / waiting / servers", "CPU pgbench / docker-proxy / PgBouncer / primary / host"],
-      s.thousand.map((t) => [scriptName(t.script), t.clients, f(t.tps), f(t.pgbenchTps), `**${f(t.errors)}**`, f(r.thousand.runs.find((x) => x.run.script === t.script)?.run.failed), s1(t.initialConnectionMs), f(t.latencyMs, 1),
+      s.thousand.map((t) => [scriptName(t.script), t.clients, tpsCell(t), f(t.pgbenchTps), `**${f(t.errors)}**`, f(r.thousand.runs.find((x) => x.run.script === t.script)?.run.failed), s1(t.initialConnectionMs), f(t.latencyMs, 1),
         t.pools ? `${f(t.pools.maxClients)} / ${f(t.pools.maxWaiting)} / ${f(t.pools.maxServers)}` : "n/a", cores(t)])), "");
     const msgs = s.thousand.flatMap((t) => t.errorMessages.map((e) => `- ${scriptName(t.script)}: ${e.count}× \`${e.message}\``));
     if (msgs.length) push("Error messages:", "", ...msgs, "");
+    const failed = s.thousand.filter((t) => t.failure).map((t) => `- ${scriptName(t.script)}: ${t.failure}`);
+    if (failed.length) push("Failed measurements (no figure):", "", ...failed, "");
   }
 
   // 4. Lag
@@ -178,8 +231,13 @@ export function renderReport(r: BenchResults, paths: ReportPaths): string {
       table(["Setting", "Tuned", "Stock"], names.map((n) => [`\`${n}\``, t.settings.tuned[n] ?? "", t.settings.stock[n] ?? ""]), ["l", "l", "l"]),
       "",
       table(["Script", "Tuned tps (each round)", "Stock tps (each round)", "Median tuned", "Median stock", "Tuned / stock"],
-        s.tuning.map((x) => [scriptName(x.script), x.tuned.map((v) => f(v)).join(", "), x.stock.map((v) => f(v)).join(", "), f(x.tunedMedian), f(x.stockMedian), `**${f(x.ratio, 2)}**`])),
+        s.tuning.map((x) => {
+          const rounds = (config: "tuned" | "stock", values: number[]) => [...values.map((v) => f(v)), ...x.failed.filter((y) => y.config === config).map((y) => `#${y.rep} failed`)].join(", ");
+          return [scriptName(x.script), rounds("tuned", x.tuned), rounds("stock", x.stock), f(x.tunedMedian), f(x.stockMedian), `**${f(x.ratio, 2)}**`];
+        })),
       "",
+      ...s.tuning.flatMap((x) => x.failed.map((y) => `- Failed measurement, ${scriptName(x.script)} ${y.config} #${y.rep} (not in the medians): ${y.reason}`)),
+      ...(s.tuning.some((x) => x.failed.length > 0) ? [""] : []),
       tuningReading(r, s.tuning),
       "",
     );
@@ -195,7 +253,7 @@ export function renderReport(r: BenchResults, paths: ReportPaths): string {
   // Targets in detail
   push("## Targets in detail", "");
   for (const t of targets) {
-    push(`### ${t.title}: ${t.met === undefined ? "not measured" : t.met ? "met" : "missed"}`, "", `- **Goal:** ${t.goal}`, `- **Measured:** ${t.measured}`, `- **Margin:** ${t.margin}`, `- **Why:** ${t.why}`, `- **What would close it:** ${t.close}`, "");
+    push(`### ${t.title}: ${t.failed !== undefined ? "failed measurement" : t.met === undefined ? "not measured" : t.met ? "met" : "missed"}`, "", `- **Goal:** ${t.goal}`, `- **Measured:** ${t.measured}`, `- **Margin:** ${t.margin}`, `- **Why:** ${t.why}`, `- **What would close it:** ${t.close}`, "");
   }
 
   push(

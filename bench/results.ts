@@ -1,4 +1,5 @@
 /** The shape of bench/results/<id>.json: every measurement of one run, and its environment. */
+import type { ConnectionCost } from "./connections";
 import type { DeployRun } from "./deploytime";
 import type { Environment } from "./env";
 import type { LagResult } from "./lag";
@@ -54,16 +55,24 @@ export interface BenchSettings {
   scale: number;
   threads: number;
   gridClients: number[];
+  /** The shortest grid window (-T); each run's own is sized from the connection cost (windows.ts), at most gridMaxDurationS. */
   gridDurationS: number;
+  gridMaxDurationS: number;
   gridRounds: number;
   thousandClients: number;
   thousandDurationS: number;
+  thousandMaxDurationS: number;
   thousandScripts: Script[];
   lagClients: number;
   lagDurationS: number;
   lagIntervalMs: number;
   tuningClients: number;
   tuningDurationS: number;
+  tuningMaxDurationS: number;
+  /** Steady 1-s samples (after every client connected) each run must leave; a run with fewer is a failed measurement. */
+  minSteadySamples: number;
+  /** Connections per path in the connection-cost measurement. */
+  costConnections: number;
   tuningReps: number;
   deployReps: number;
   budgetS: number;
@@ -79,6 +88,8 @@ export interface BenchResults {
   environment: Environment;
   settings: BenchSettings;
   deploy: { runs: DeployRun[] };
+  /** What one connection costs on this machine, by path (connections.ts). */
+  connectionCost?: ConnectionCost[];
   grid: { initMs?: number; points: GridPoint[] };
   thousand: { runs: { run: PgbenchResult; cpu?: CpuUse; pools?: PoolPeak }[] };
   lag?: {
@@ -111,6 +122,12 @@ export function upgradeResults(raw: unknown): BenchResults {
     }
   }
   r.settings.gridRounds ??= 1;
+  // Files from before runs were judged: one steady sample, and windows as they were.
+  r.settings.minSteadySamples ??= 1;
+  r.settings.gridMaxDurationS ??= r.settings.gridDurationS;
+  r.settings.thousandMaxDurationS ??= r.settings.thousandDurationS;
+  r.settings.tuningMaxDurationS ??= r.settings.tuningDurationS;
+  r.settings.costConnections ??= 0;
   r.notes ??= [];
   return r;
 }

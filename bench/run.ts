@@ -4,8 +4,10 @@
  * Every phase is bounded; the whole run stops itself within BUDGET_S and removes its clusters,
  * also on failure. `npm run bench -- --report <results.json>` re-renders the chart and report.
  *
- * Environment: BENCH_QUICK=1 shortens every phase (smoke test); BENCH_PHASES=deploy,lag,grid,thousand,tuning
- * runs a subset.
+ * Environment: BENCH_QUICK=1 shortens every phase (smoke test); BENCH_PHASES=deploy,lag,connections,grid,thousand,tuning
+ * runs a subset (grid and thousand bring connections with them: their windows are sized from it).
+ * A run that completed no transaction, or left too few steady samples, is a failed measurement:
+ * listed under `failures`, never part of a median, and the exit code is 1.
  */
 import { execFile } from "child_process";
 import * as fs from "fs";
@@ -19,22 +21,26 @@ import {
 } from "../tests/e2e/support/cluster";
 import { renderChart } from "./chart";
 import { coldDeploy } from "./deploytime";
+import { type ConnectionCost, connectionCostArgs, connectionCostCommand, costOf, measureConnectionCost, PATH_TITLES } from "./connections";
 import { collectEnvironment, parsePgbouncerUp } from "./env";
 import { prioritizeSampler, startLagSampler, summarizeLag } from "./lag";
 import { initPgbench, runPgbench, type Connections, type PgbenchOptions, type Script } from "./pgbench";
 import { renderReport } from "./report";
-import { summarize } from "./summary";
+import { measurementFailures, pointName, runFailure, summarize } from "./summary";
 import { type BenchResults, type BenchSettings, type ClusterUsed, type GridPoint, type PoolPeak, type Target, upgradeResults } from "./results";
 import { applyConf, CONF_PATH, currentSettings, stockConf } from "./stock";
 import { evaluateTargets } from "./targets";
 import { clusterContainers, MemorySampler, proxyProcesses, summarizeMemory, withCpu } from "./usage";
+import { runWindowS } from "./windows";
 
 const ROOT = path.join(__dirname, "..");
 const RESULTS_DIR = path.join(__dirname, "results");
 const REPORT = path.join(__dirname, "REPORT.md");
-const ALL_PHASES = ["deploy", "lag", "grid", "thousand", "tuning"];
+const ALL_PHASES = ["deploy", "lag", "connections", "grid", "thousand", "tuning"];
 const QUICK = process.env.BENCH_QUICK === "1";
 const PHASES = new Set((process.env.BENCH_PHASES ?? ALL_PHASES.join(",")).split(",").map((s) => s.trim()));
+// The grid's and the 1000 clients' windows are sized from the connection cost of the same run.
+if (PHASES.has("grid") || PHASES.has("thousand")) PHASES.add("connections");
 const MAJOR = 18 as const;
 /** Scheduling priority of the lag sampler's psql and server process (see prioritizeSampler). */
 const SAMPLER_NICE = -10;
@@ -43,6 +49,10 @@ const SAMPLER_NICE = -10;
  * kernel's ephemeral range, 32768-60999, where a client socket could already hold the port). */
 const BENCH = { name: "pgha-bench", subnet: "172.30.40.0/24", direct: 19432, pooled: 19433, readOnly: 19434 };
 const STOCK = { name: "pgha-bench-stock", subnet: "172.30.41.0/24", direct: 19442, pooled: 19443 };
+/** A stock PostgreSQL (initdb defaults, no network) in the same image, for the machine's own backend start cost. */
+const STOCK_SERVER = "pgha-bench-stock-server";
+/** Assumed cost of one connection when the connection-cost phase did not measure it (noted in the results). */
+const UNMEASURED_CONNECTION_MS = 100;
 
 const settings: BenchSettings = {
   postgresMajor: MAJOR,
@@ -50,15 +60,20 @@ const settings: BenchSettings = {
   threads: 2,
   gridClients: [10, 50, 100],
   gridDurationS: QUICK ? 2 : 4,
+  gridMaxDurationS: QUICK ? 8 : 12,
   gridRounds: QUICK ? 1 : 2,
   thousandClients: 1000,
   thousandDurationS: QUICK ? 12 : 18,
+  thousandMaxDurationS: QUICK ? 20 : 30,
   thousandScripts: ["select-only", "tpcb-like"],
   lagClients: 50,
   lagDurationS: QUICK ? 5 : 15,
   lagIntervalMs: 25,
   tuningClients: 10,
   tuningDurationS: QUICK ? 2 : 5,
+  tuningMaxDurationS: QUICK ? 5 : 10,
+  minSteadySamples: QUICK ? 2 : 3,
+  costConnections: QUICK ? 20 : 50,
   tuningReps: QUICK ? 1 : 3,
   deployReps: QUICK ? 1 : 3,
   budgetS: 600,
@@ -98,6 +113,26 @@ async function removeBenchClusters(): Promise<void> {
   for (const name of [BENCH.name, STOCK.name]) {
     await cleanupLeftovers(undefined, { labels: [`pgha.cluster=${name}`] }).catch((e: unknown) => log(`cleanup of ${name} failed: ${String(e)}`));
   }
+  await removeStockServer();
+}
+
+/** Removes the stock server container, if there is one (it is the bench's own, made by startStockServer). */
+async function removeStockServer(): Promise<void> {
+  const found = await docker("ps", "-aq", "--filter", `name=^${STOCK_SERVER}$`).catch(() => "");
+  if (found) await docker("rm", "-f", STOCK_SERVER).catch((e: unknown) => log(`removing ${STOCK_SERVER} failed: ${String(e)}`));
+}
+
+/**
+ * Starts a stock PostgreSQL from the cluster's image, sized like a grid node: initdb's defaults,
+ * no network, its socket in /tmp, trust. Returns once it accepts connections.
+ */
+async function startStockServer(image: string, cpus: number, memoryMb: number): Promise<void> {
+  await removeStockServer();
+  const server = 'initdb -D /tmp/stock -A trust -U postgres >/dev/null && exec postgres -D /tmp/stock -k /tmp -c listen_addresses=""';
+  await docker("run", "-d", "--name", STOCK_SERVER, "--init", "--network", "none", "--cpus", String(cpus), "--memory", `${memoryMb}m`,
+    "--user", "postgres", "--entrypoint", "sh", image, "-c", `PATH=$(ls -d /usr/lib/postgresql/*/bin | tail -n 1):$PATH; ${server}`);
+  await waitFor(`${STOCK_SERVER} accepting connections`, async () =>
+    (await docker("exec", "-u", "postgres", STOCK_SERVER, "pg_isready", "-q", "-h", "/tmp").then(() => true, () => false)), 60_000, 250);
 }
 
 /** Drops PgBouncer's server connections (and waits for none to be left), so direct clients find room. */
@@ -198,6 +233,10 @@ async function main(): Promise<number> {
     finished = true;
     memory.stop();
     if (reason) results.failures.push({ phase: "run", error: reason });
+    for (const failed of measurementFailures(results)) {
+      results.failures.push(failed);
+      log(`${failed.phase}: ${failed.error}`);
+    }
     log("removing the bench clusters");
     await removeBenchClusters();
     results.memory = summarizeMemory(memory.samples);
@@ -310,10 +349,54 @@ async function main(): Promise<number> {
       }
       return gridCluster;
     };
-    const gridRoundS = settings.gridClients.length * 8 * (settings.gridDurationS + 0.6);
-    const gridEstimate = 30 + gridRoundS;
-    const thousandEstimate = settings.thousandScripts.length * (settings.thousandDurationS + 5);
-    const tuningRoundS = 2 * (4 + 2 * (settings.tuningDurationS + 0.6));
+    // 2a. What a connection costs on this machine: the windows below are sized from it, and the
+    // report explains the per-transaction ratio with it.
+    await phase("connections", 40 + (gridCluster ? 0 : 30), async () => {
+      const n = settings.costConnections;
+      const timeoutMs = 30_000 + n * 1_000;
+      const costs: ConnectionCost[] = [];
+      const measured = (cost: ConnectionCost) => {
+        costs.push(cost);
+        log(`connection cost, ${PATH_TITLES[cost.path]}: ${cost.averageMs === undefined ? `not measured (${cost.error ?? "no figure"})` : `${cost.averageMs.toFixed(1)} ms per connection`} (${n} connections)`);
+      };
+      const grid = describe("dev", gridOverrides, ["bench-grid"], "");
+      await startStockServer(images["pg-ha:postgresImage"], grid.nodeCpus, grid.nodeMemoryMb);
+      try {
+        const c = await ensureGridCluster();
+        const inContainer = (container: string, socket: string[]) => connectionCostCommand(["docker", "exec", "-u", "postgres", container], [...connectionCostArgs(n), ...socket, "postgres"]);
+        measured(await measureConnectionCost("stock-socket", n, inContainer(STOCK_SERVER, ["-h", "/tmp"]), {}, timeoutMs));
+        await removeStockServer();
+        measured(await measureConnectionCost("primary-socket", n, inContainer(c.primary, []), {}, timeoutMs));
+        const tls = { PGSSLROOTCERT: c.caFile, PGCONNECT_TIMEOUT: "30", PGAPPNAME: "pgha-bench" };
+        measured(await measureConnectionCost("direct-tls", n, connectionCostCommand([], [...connectionCostArgs(n), c.outputs.hostDirectUrl!]), tls, timeoutMs));
+        await query(c.outputs.hostPooledUrl!, c.outputs.caCertPem, "SELECT 1");
+        measured(await measureConnectionCost("pooled-tls", n, connectionCostCommand([], [...connectionCostArgs(n), c.outputs.hostPooledUrl!]), tls, timeoutMs));
+      } finally {
+        await removeStockServer();
+        results.connectionCost = costs;
+      }
+      const missing = costs.filter((x) => x.averageMs === undefined);
+      if (missing.length > 0) throw new Error(`connection cost not measured: ${missing.map((x) => `${x.path}: ${x.error ?? "no figure"}`).join("; ")}`);
+    });
+
+    /** One connection by TARGET on its own, ms, as measured above; a stated assumption when it was not. */
+    const connectionMs = (target: Target): number => {
+      const measuredMs = costOf(results.connectionCost, target === "direct" ? "direct-tls" : "pooled-tls");
+      if (measuredMs !== undefined) return measuredMs;
+      const note = `windows sized for an assumed ${UNMEASURED_CONNECTION_MS} ms per connection: the connection cost was not measured`;
+      if (!results.notes!.includes(note)) results.notes!.push(note);
+      return UNMEASURED_CONNECTION_MS;
+    };
+    const gridWindowS = (connections: Connections, clients: number, target: Target, observedConnectMs: number[] = []) =>
+      runWindowS({ clients, threads: settings.threads, connections, connectionMs: connectionMs(target), observedConnectMs, samples: settings.minSteadySamples, minS: settings.gridDurationS, maxS: settings.gridMaxDurationS });
+    /** A round of the grid: every point's window plus about 0.6 s of start-up and pool reset each. */
+    const gridRoundS = () => ["persistent", "per-transaction"].flatMap((connections) => settings.gridClients.flatMap((clients) =>
+      (["direct", "pooled"] as Target[]).map((target) => 2 * (gridWindowS(connections as Connections, clients, target) + 0.6)))).reduce((a, b) => a + b, 0);
+    const thousandWindowS = () => runWindowS({ clients: settings.thousandClients, threads: settings.threads, connections: "persistent", connectionMs: connectionMs("pooled"), samples: settings.minSteadySamples, minS: settings.thousandDurationS, maxS: settings.thousandMaxDurationS });
+    const gridEstimate = 30 + gridRoundS();
+    const thousandEstimate = settings.thousandScripts.length * (thousandWindowS() + 5);
+    const tuningWindowS = () => runWindowS({ clients: settings.tuningClients, threads: settings.threads, connections: "persistent", connectionMs: connectionMs("direct"), samples: settings.minSteadySamples, minS: settings.tuningDurationS, maxS: settings.tuningMaxDurationS });
+    const tuningRoundS = 2 * (4 + 2 * (tuningWindowS() + 0.6));
     await phase("grid", gridEstimate + (PHASES.has("thousand") ? thousandEstimate : 0), async () => {
       const c = await ensureGridCluster();
       const containers = await clusterContainers(BENCH.name);
@@ -324,7 +407,7 @@ async function main(): Promise<number> {
       const points = new Map<string, GridPoint>();
       for (let round = 0; round < settings.gridRounds; round++) {
         const later = (PHASES.has("thousand") ? thousandEstimate : 0) + (PHASES.has("tuning") ? tuningRoundS + 25 : 0);
-        if (round > 0 && elapsedS() + gridRoundS + later > settings.budgetS - RESERVE_S) {
+        if (round > 0 && elapsedS() + gridRoundS() + later > settings.budgetS - RESERVE_S) {
           results.notes!.push(`direct vs pooled: ${round} of ${settings.gridRounds} rounds, the rest skipped to stay within the time budget`);
           break;
         }
@@ -336,16 +419,20 @@ async function main(): Promise<number> {
               for (const target of order) {
                 if (target === "direct") await resetPool(c);
                 const url = target === "direct" ? c.outputs.hostDirectUrl! : c.outputs.hostPooledUrl!;
-                const options: PgbenchOptions = { url, caFile: c.caFile, script, clients, threads: settings.threads, durationS: settings.gridDurationS, connections };
-                const { result: run, cpu } = await withCpu(containers, () => runPgbench(options), proxies);
                 const key = `${connections}/${script}/${clients}/${target}`;
                 if (!points.has(key)) {
                   const point: GridPoint = { script, connections, clients, target, rounds: [] };
                   points.set(key, point);
                   results.grid.points.push(point);
                 }
-                points.get(key)!.rounds.push({ run, cpu });
-                log(`round ${round + 1}: ${connections} ${script} ${clients} clients ${target}: ${run.steadyTps ?? run.tps} tps, ${run.failed ?? "?"} failed, ${run.errorLines} error lines`);
+                const point = points.get(key)!;
+                const observed = point.rounds.map((x) => x.run.initialConnectionMs).filter((v): v is number => v !== undefined);
+                const durationS = gridWindowS(connections, clients, target, observed);
+                const options: PgbenchOptions = { url, caFile: c.caFile, script, clients, threads: settings.threads, durationS, connections };
+                const { result: run, cpu } = await withCpu(containers, () => runPgbench(options), proxies);
+                point.rounds.push({ run, cpu });
+                const failure = runFailure(run, settings.minSteadySamples);
+                log(`round ${round + 1}: ${pointName(point)} (-T ${durationS}): ${failure ? `FAILED, ${failure}` : `${run.steadyTps} tps`}, ${run.failed ?? "?"} failed, ${run.errorLines} error lines`);
               }
             }
           }
@@ -360,11 +447,13 @@ async function main(): Promise<number> {
       for (const script of settings.thousandScripts) {
         await resetPool(c);
         memory.start(`1000 clients pooled: ${script}`, containers);
+        const durationS = thousandWindowS();
         const { result, peak } = await withPoolPeak(c, () =>
-          withCpu(containers, () => runPgbench({ url: c.outputs.hostPooledUrl!, caFile: c.caFile, script, clients: settings.thousandClients, threads: settings.threads, durationS: settings.thousandDurationS, connections: "persistent", timeoutMs: (settings.thousandDurationS + 60) * 1000 }), proxyProcesses([BENCH.pooled])));
+          withCpu(containers, () => runPgbench({ url: c.outputs.hostPooledUrl!, caFile: c.caFile, script, clients: settings.thousandClients, threads: settings.threads, durationS, connections: "persistent", timeoutMs: (durationS + 60) * 1000 }), proxyProcesses([BENCH.pooled])));
         memory.stop();
         results.thousand.runs.push({ run: result.result, cpu: result.cpu, pools: peak });
-        log(`1000 clients ${script}: ${result.result.steadyTps} tps, ${result.result.failed ?? "?"} failed, ${result.result.errorLines} error lines, peak ${peak?.maxClients} clients`);
+        const failure = runFailure(result.result, settings.minSteadySamples);
+        log(`1000 clients ${script} (-T ${durationS}): ${failure ? `FAILED, ${failure}` : `${result.result.steadyTps} tps`}, ${result.result.failed ?? "?"} failed, ${result.result.errorLines} error lines, peak ${peak?.maxClients} clients`);
       }
     });
     await cleanupLeftovers(undefined, { labels: [`pgha.cluster=${BENCH.name}`] });
@@ -400,9 +489,10 @@ async function main(): Promise<number> {
           if (Object.keys(results.tuning.settings[config]).length === 0) results.tuning.settings[config] = await currentSettings(url, ca, names);
           memory.start(`${config} postgresql.conf: single node, ${settings.tuningClients} clients direct`, containers);
           for (const script of ["select-only", "tpcb-like"] as Script[]) {
-            const run = await runPgbench({ url, caFile: c.caFile, script, clients: settings.tuningClients, threads: settings.threads, durationS: settings.tuningDurationS, connections: "persistent" });
+            const run = await runPgbench({ url, caFile: c.caFile, script, clients: settings.tuningClients, threads: settings.threads, durationS: tuningWindowS(), connections: "persistent" });
             results.tuning.runs.push({ config, rep, restartMs, script, run });
-            log(`${config} #${rep} ${script}: ${run.steadyTps ?? run.tps} tps (restart ${restartMs} ms)`);
+            const failure = runFailure(run, settings.minSteadySamples);
+            log(`${config} #${rep} ${script}: ${failure ? `FAILED, ${failure}` : `${run.steadyTps} tps`} (restart ${restartMs} ms)`);
           }
           memory.stop();
         }

@@ -20,7 +20,27 @@ export function errorCount(run: PgbenchResult): number {
   return (run.failed ?? 0) + run.errorLines + unexplained;
 }
 
+/**
+ * Why RUN is not a measurement, or undefined when it is one. A run fails when it completed no
+ * transaction, or left fewer steady 1-s samples (after all its clients connected) than
+ * MIN_SAMPLES: its figure would be the connection phase's, or nothing at all.
+ */
+export function runFailure(run: PgbenchResult, minSamples: number): string | undefined {
+  const connect = run.initialConnectionMs !== undefined ? `, its clients took ${(run.initialConnectionMs / 1000).toFixed(1)} s to connect` : "";
+  if (!run.transactions) {
+    const what = run.transactions === undefined ? "printed no result" : "completed no transaction";
+    const exit = run.timedOut ? ", stopped at its time bound" : run.exitCode !== 0 ? `, exit code ${run.exitCode}` : "";
+    const first = run.errors?.[0] ? `; ${run.errors[0].message}` : "";
+    return `${what} in its ${run.durationS} s window${connect}${exit}${first}`;
+  }
+  const steady = steadySamples(run.progress, run.initialConnectionMs).length;
+  if (steady < minSamples) return `${steady} steady 1-s sample(s) in its ${run.durationS} s window${connect}; ${minSamples} needed`;
+  return undefined;
+}
+
 export interface PointFigures {
+  /** Set when a round of the point failed (see runFailure): the point has no figure then. */
+  failure?: string;
   tps?: number;
   pgbenchTps?: number;
   latencyMs?: number;
@@ -52,8 +72,15 @@ export interface Measured {
 /**
  * Figures of a point measured in one or more rounds: throughput is the median of all rounds'
  * steady 1-s samples; CPU is summed over the rounds and divided by their time or transactions.
+ * A point with a failed round (see runFailure) has no throughput or latency: it is reported as
+ * failed, and only its sound rounds' samples and CPU are kept.
  */
-export function pointFigures(rounds: Measured[]): PointFigures {
+export function pointFigures(all: Measured[], minSamples: number): PointFigures {
+  const failures = all.flatMap((r, i) => {
+    const reason = runFailure(r.run, minSamples);
+    return reason === undefined ? [] : [all.length > 1 ? `round ${i + 1}: ${reason}` : reason];
+  });
+  const rounds = all.filter((r) => runFailure(r.run, minSamples) === undefined);
   const samples = rounds.flatMap(({ run }) => steadySamples(run.progress, run.initialConnectionMs).map((p) => p.tps));
   const seconds = rounds.reduce((a, r) => a + (r.cpu?.seconds ?? 0), 0);
   const transactions = rounds.every((r) => r.run.transactions !== undefined) ? rounds.reduce((a, r) => a + r.run.transactions!, 0) : undefined;
@@ -75,13 +102,15 @@ export function pointFigures(rounds: Measured[]): PointFigures {
     client: clientS !== undefined && seconds > 0 ? clientS / seconds : undefined,
   };
   const perTx = (v: number | undefined) => (v !== undefined && transactions ? ((v * seconds) / transactions) * 1000 : undefined);
-  const med = (of: (run: PgbenchResult) => number | undefined) => median(rounds.map((r) => of(r.run)).filter((v): v is number => v !== undefined));
+  const failed = failures.length > 0;
+  const med = (of: (run: PgbenchResult) => number | undefined) => (failed ? undefined : median(rounds.map((r) => of(r.run)).filter((v): v is number => v !== undefined)));
   return {
-    tps: median(samples) ?? med((run) => run.tps),
+    failure: failed ? failures.join("; ") : undefined,
+    tps: failed ? undefined : median(samples),
     pgbenchTps: med((run) => run.tps),
     latencyMs: med((run) => run.latencyAvgMs),
     connectionMs: med((run) => run.averageConnectionMs),
-    errors: rounds.reduce((a, r) => a + errorCount(r.run), 0),
+    errors: all.reduce((a, r) => a + errorCount(r.run), 0),
     transactions,
     samples: samples.length,
     clientCpuMsPerTx: clientS !== undefined && transactions ? (clientS / transactions) * 1000 : undefined,
@@ -109,7 +138,7 @@ export const SCRIPTS: Script[] = ["select-only", "tpcb-like"];
 export const CONNECTIONS: Connections[] = ["persistent", "per-transaction"];
 
 /** One row per script, connection mode and client count, direct and pooled side by side. */
-export function gridRows(points: GridPoint[]): GridRow[] {
+export function gridRows(points: GridPoint[], minSamples: number): GridRow[] {
   const rows: GridRow[] = [];
   const clients = [...new Set(points.map((p) => p.clients))].sort((a, b) => a - b);
   for (const connections of CONNECTIONS) {
@@ -119,8 +148,8 @@ export function gridRows(points: GridPoint[]): GridRow[] {
         const d = find("direct");
         const p = find("pooled");
         if (!d && !p) continue;
-        const direct = d && pointFigures(d.rounds);
-        const pooled = p && pointFigures(p.rounds);
+        const direct = d && pointFigures(d.rounds, minSamples);
+        const pooled = p && pointFigures(p.rounds, minSamples);
         rows.push({ script, connections, clients: c, direct, pooled, ratio: ratio(pooled?.tps, direct?.tps) });
       }
     }
@@ -178,31 +207,65 @@ export function deploySummary(runs: DeployRun[]): DeployShapeSummary[] {
 
 export interface TuningSummaryRow {
   script: Script;
+  /** Each sound run's figure, in round order; failed runs (see runFailure) are left out and listed in `failed`. */
   tuned: number[];
   stock: number[];
+  failed: { config: "tuned" | "stock"; rep: number; reason: string }[];
   tunedMedian?: number;
   stockMedian?: number;
   /** tuned / stock. */
   ratio?: number;
 }
 
-export function tuningSummary(runs: TuningRun[]): TuningSummaryRow[] {
+export function tuningSummary(runs: TuningRun[], minSamples: number): TuningSummaryRow[] {
   const scripts = [...new Set(runs.map((r) => r.script))];
   return scripts.map((script) => {
-    const of = (config: "tuned" | "stock") => runs.filter((r) => r.script === script && r.config === config).map((r) => headlineTps(r.run)).filter((v): v is number => v !== undefined);
+    const mine = runs.filter((r) => r.script === script);
+    const failed = mine.flatMap((r) => {
+      const reason = runFailure(r.run, minSamples);
+      return reason === undefined ? [] : [{ config: r.config, rep: r.rep, reason }];
+    });
+    const of = (config: "tuned" | "stock") => mine.filter((r) => r.config === config && runFailure(r.run, minSamples) === undefined).map((r) => headlineTps(r.run)).filter((v): v is number => v !== undefined);
     const tuned = of("tuned");
     const stock = of("stock");
-    return { script, tuned, stock, tunedMedian: median(tuned), stockMedian: median(stock), ratio: ratio(median(tuned), median(stock)) };
+    return { script, tuned, stock, failed, tunedMedian: median(tuned), stockMedian: median(stock), ratio: ratio(median(tuned), median(stock)) };
   });
+}
+
+/** The name of a grid point, as the run's log and the failures list give it. */
+export function pointName(p: { connections: Connections; script: Script; clients: number; target: Target }): string {
+  return `${p.connections} ${p.script} ${p.clients} clients ${p.target}`;
+}
+
+/** Every failed measurement of a results file (see runFailure), named as the failures list names them. */
+export function measurementFailures(r: BenchResults): { phase: string; error: string }[] {
+  const min = r.settings.minSteadySamples;
+  const out: { phase: string; error: string }[] = [];
+  const check = (phase: string, run: PgbenchResult, prefix = "") => {
+    const reason = runFailure(run, min);
+    if (reason !== undefined) out.push({ phase, error: `failed measurement: ${prefix}${reason}` });
+  };
+  for (const p of r.grid.points) p.rounds.forEach((x, i) => check(`grid: ${pointName(p)}`, x.run, `round ${i + 1}: `));
+  for (const x of r.thousand.runs) check(`thousand: ${x.run.script} ${x.run.clients} clients pooled`, x.run);
+  if (r.lag) check("lag: tpcb-like load", r.lag.load);
+  for (const x of r.tuning?.runs ?? []) check(`tuning: ${x.config} #${x.rep} ${x.script}`, x.run);
+  return out;
+}
+
+/** The run's failures list, plus any failed measurement it does not name yet (a file written before they were listed). */
+export function allFailures(r: BenchResults): { phase: string; error: string }[] {
+  const known = new Set(r.failures.map((x) => `${x.phase}\n${x.error}`));
+  return [...r.failures, ...measurementFailures(r).filter((x) => !known.has(`${x.phase}\n${x.error}`))];
 }
 
 /** Everything the report and the chart need, derived once. */
 export function summarize(results: BenchResults) {
+  const min = results.settings.minSteadySamples;
   return {
-    grid: gridRows(results.grid.points),
+    grid: gridRows(results.grid.points, min),
     deploy: deploySummary(results.deploy.runs),
-    tuning: results.tuning ? tuningSummary(results.tuning.runs) : [],
-    thousand: results.thousand.runs.map((r) => ({ ...pointFigures([r]), script: r.run.script, clients: r.run.clients, pools: r.pools, exitCode: r.run.exitCode, initialConnectionMs: r.run.initialConnectionMs, errorMessages: r.run.errors })),
+    tuning: results.tuning ? tuningSummary(results.tuning.runs, min) : [],
+    thousand: results.thousand.runs.map((r) => ({ ...pointFigures([r], min), script: r.run.script, clients: r.run.clients, pools: r.pools, exitCode: r.run.exitCode, initialConnectionMs: r.run.initialConnectionMs, errorMessages: r.run.errors })),
   };
 }
 

@@ -4,6 +4,7 @@
  */
 import { healthcheck } from "../components/container-defaults";
 import { SCRAM_ITERATIONS } from "../config-templates/scram";
+import { type ConnectionCost, costOf } from "./connections";
 import type { BenchResults } from "./results";
 import { type GridRow, type PointFigures, summarize } from "./summary";
 
@@ -11,8 +12,10 @@ export interface TargetVerdict {
   id: string;
   title: string;
   goal: string;
-  /** undefined: not measured in this run. */
+  /** undefined: not measured in this run (or its measurement failed: see `failed`). */
   met?: boolean;
+  /** Why the measurement the target is judged on failed (a run with no transaction or too few steady samples). */
+  failed?: string;
   measured: string;
   margin: string;
   why: string;
@@ -42,8 +45,24 @@ function notMeasured(id: string, title: string, goal: string, reason: string): T
   return { id, title, goal, met: undefined, measured: "not measured", margin: "n/a", why: reason, close: "Run `npm run bench` to completion." };
 }
 
+/** A target whose measurement failed: no verdict, and the reasons. */
+function failedMeasurement(id: string, title: string, goal: string, reasons: string[]): TargetVerdict {
+  const failed = reasons.join("; ");
+  return {
+    id, title, goal, met: undefined, failed, measured: "failed measurement", margin: "n/a",
+    why: `The measurement failed, so there is no figure to judge: ${failed}.`,
+    close: "A run fails when it completes no transaction or leaves too few 1-s samples after its clients connected. Its window is sized from the connection cost measured in the same run; if the clients were still connecting when it ended, this machine's connections were slower under load than measured alone: rerun with the machine otherwise idle.",
+  };
+}
+
 function pointsAt(rows: GridRow[], connections: "persistent" | "per-transaction", clients: number): GridRow[] {
   return rows.filter((r) => r.connections === connections && r.clients === clients && r.ratio !== undefined);
+}
+
+/** The failures of the points a ratio target is judged on. */
+function failuresAt(rows: GridRow[], connections: "persistent" | "per-transaction", clients: number): string[] {
+  return rows.filter((r) => r.connections === connections && r.clients === clients).flatMap((r) =>
+    (["direct", "pooled"] as const).flatMap((target) => (r[target]?.failure ? [`${scriptName(r.script)} ${target}: ${r[target]!.failure}`] : [])));
 }
 
 function cpuSplit(p: PointFigures | undefined): string {
@@ -71,6 +90,8 @@ const capitalize = (text: string) => text.charAt(0).toUpperCase() + text.slice(1
 function persistentTarget(r: BenchResults, rows: GridRow[]): TargetVerdict {
   const goal = `pooled / direct throughput ≥ ${TARGETS.pooledPersistentRatio} at ${TARGETS.pointClients} clients, persistent connections`;
   const title = "Pooling overhead, persistent connections";
+  const failures = failuresAt(rows, "persistent", TARGETS.pointClients);
+  if (failures.length > 0) return failedMeasurement("pooled-persistent", title, goal, failures);
   const at = pointsAt(rows, "persistent", TARGETS.pointClients);
   if (at.length === 0) return notMeasured("pooled-persistent", title, goal, `No direct and pooled pair at ${TARGETS.pointClients} clients in this run.`);
   const worst = at.reduce((a, b) => (b.ratio! < a.ratio! ? b : a));
@@ -114,9 +135,44 @@ function persistentTarget(r: BenchResults, rows: GridRow[]): TargetVerdict {
   };
 }
 
+/**
+ * The per-transaction ratio read against this machine's own connection costs, measured in the
+ * same run one connection at a time: how much of a direct connection is starting a backend (which
+ * the pooler saves, and which depends on the machine) and which ratio the costs alone allow.
+ */
+export function connectionCostReading(costs: ConnectionCost[] | undefined, measuredRatio: number): { text: string; allows?: number } {
+  const stock = costOf(costs, "stock-socket");
+  const primary = costOf(costs, "primary-socket");
+  const direct = costOf(costs, "direct-tls");
+  const pooled = costOf(costs, "pooled-tls");
+  if (direct === undefined || pooled === undefined || pooled <= 0) {
+    return { text: "This machine's connection cost was not measured in this run, so its own process-creation cost cannot be told apart from the project's." };
+  }
+  const allows = direct / pooled;
+  const parts = [
+    `On this machine, measured in this run one connection at a time, a direct connection with TLS and SCRAM took ${f(direct, 1)} ms and a pooled one ${f(pooled, 1)} ms: connection cost alone puts the ratio at about ${f(allows, 1)}×, and the measured ${f(measuredRatio, 2)}× is ${pct(measuredRatio / allows)} of that.`,
+  ];
+  if (stock !== undefined) {
+    const backend = primary ?? stock;
+    const project = primary === undefined ? "" : primary >= stock
+      ? `, ${f(primary, 1)} ms on the cluster's primary the same way (its configuration adds ${f(primary - stock, 1)} ms)`
+      : `, ${f(primary, 1)} ms on the cluster's primary the same way`;
+    parts.push(
+      `Of the direct ${f(direct, 1)} ms, starting a backend takes ${f(stock, 1)} ms on a stock PostgreSQL over its Unix socket without TLS (${pct(stock / direct)})${project}; TLS and SCRAM are the other ${f(Math.max(0, direct - backend), 1)} ms.`,
+      "A pooled connection starts no backend, so the ratio follows the machine's backend start: lower where processes start quickly, higher where they start slowly, whatever the project does.",
+    );
+  }
+  if (allows < TARGETS.pooledPerTransactionRatio) {
+    parts.push(`Even a pooler that cost nothing would stay below ${TARGETS.pooledPerTransactionRatio}× here: this machine's connection costs allow about ${f(allows, 1)}×.`);
+  }
+  return { text: parts.join(" "), allows };
+}
+
 function perTransactionTarget(r: BenchResults, rows: GridRow[]): TargetVerdict {
   const goal = `pooled ≥ ${TARGETS.pooledPerTransactionRatio}× direct at ${TARGETS.pointClients} clients, a new connection per transaction (pgbench -C)`;
   const title = "New connection per transaction";
+  const failures = failuresAt(rows, "per-transaction", TARGETS.pointClients);
+  if (failures.length > 0) return failedMeasurement("pooled-per-transaction", title, goal, failures);
   const at = pointsAt(rows, "per-transaction", TARGETS.pointClients);
   if (at.length === 0) return notMeasured("pooled-per-transaction", title, goal, `No -C pair at ${TARGETS.pointClients} clients in this run.`);
   const worst = at.reduce((a, b) => (b.ratio! < a.ratio! ? b : a));
@@ -137,6 +193,9 @@ function perTransactionTarget(r: BenchResults, rows: GridRow[]): TargetVerdict {
   if (d.cores.primary !== undefined && r.settings.clusters.grid && d.cores.primary >= 0.9 * r.settings.clusters.grid.nodeCpus) {
     why.push(`Direct, the primary ran at its ${r.settings.clusters.grid.nodeCpus}-CPU limit (${f(d.cores.primary, 2)} cores), so the direct figure is the server's connection rate.`);
   }
+  const reading = connectionCostReading(r.connectionCost, worst.ratio!);
+  why.push(reading.text);
+  const allows = reading.allows === undefined ? "" : `; this machine's connection costs allow about ${f(reading.allows, 1)}×`;
   const measured = at.map((x) => `${scriptName(x.script)} ${f(x.ratio, 2)}× (${f(x.pooled!.tps)} / ${f(x.direct!.tps)} tps)`).join("; ");
   return {
     id: "pooled-per-transaction",
@@ -145,11 +204,11 @@ function perTransactionTarget(r: BenchResults, rows: GridRow[]): TargetVerdict {
     met,
     measured,
     margin: met
-      ? `met (lowest: ${scriptName(worst.script)}, ${f(worst.ratio, 2)}×, ${f(worst.ratio! - TARGETS.pooledPerTransactionRatio, 2)}× above)`
-      : `missed by ${f(TARGETS.pooledPerTransactionRatio - worst.ratio!, 2)}× (${scriptName(worst.script)} reached ${f(worst.ratio, 2)}×, ${pct(worst.ratio! / TARGETS.pooledPerTransactionRatio)} of the target)`,
+      ? `met (lowest: ${scriptName(worst.script)}, ${f(worst.ratio, 2)}×, ${f(worst.ratio! - TARGETS.pooledPerTransactionRatio, 2)}× above${allows})`
+      : `missed by ${f(TARGETS.pooledPerTransactionRatio - worst.ratio!, 2)}× (${scriptName(worst.script)} reached ${f(worst.ratio, 2)}×, ${pct(worst.ratio! / TARGETS.pooledPerTransactionRatio)} of the target${allows})`,
     why: why.join(" "),
     close: met
-      ? "Nothing needed."
+      ? (reading.allows !== undefined ? "Nothing needed. The figure rests on this machine's backend start (see the connection cost in section 2); on a machine that starts processes faster, expect a lower ratio." : "Nothing needed.")
       : "The 3× appears where the server's per-connection cost dominates, i.e. when the clients do not share the server's cores: run the clients on another machine (or pin pgbench, PgBouncer and PostgreSQL to separate cores) and the pooled rate is bounded by PgBouncer's handshake cost instead of the client's. Within one machine, only a cheaper handshake helps: fewer SCRAM iterations (scram_iterations, a security trade-off) or TLS session resumption (not offered by libpq). The real fix is on the application side: keep connections open (any client-side pool) so that no transaction pays a handshake.",
   };
 }
@@ -159,6 +218,8 @@ function thousandTarget(r: BenchResults): TargetVerdict {
   const title = "1000 pooled clients";
   const runs = summarize(r).thousand;
   if (runs.length === 0) return notMeasured("thousand", title, goal, "The 1000-client phase did not run.");
+  const failures = runs.filter((x) => x.failure).map((x) => `${scriptName(x.script)}: ${x.failure}`);
+  if (failures.length > 0) return failedMeasurement("thousand", title, goal, failures);
   const errors = runs.reduce((a, x) => a + x.errors, 0);
   const met = errors === 0 && runs.every((x) => x.exitCode === 0);
   const measured = runs.map((x) => `${scriptName(x.script)}: ${f(x.tps)} tps, ${f(x.errors)} errors${x.pools ? `, ${f(x.pools.maxClients)} clients connected at peak` : ""}`).join("; ");

@@ -89,8 +89,9 @@ describe("steadySamples", () => {
     expect(steadySamples(progress, 6141).map((s) => s.t)).toEqual([8]);
     expect(steadySamples(progress, 100).map((s) => s.t)).toEqual([2, 3, 4, 5, 6, 7, 8]);
   });
-  test("falls back to all samples but the first", () => {
-    expect(steadySamples(progress.slice(0, 3), 60_000).map((s) => s.t)).toEqual([2, 3]);
+  test("a run whose clients were still connecting when it ended has none", () => {
+    expect(steadySamples(progress.slice(0, 3), 60_000)).toEqual([]);
+    expect(parsePgbench("number of transactions actually processed: 0\ninitial connection time = 4210.5 ms\n", "progress: 1.0 s, 0.0 tps, lat 0.000 ms stddev 0.000, 0 failed\nprogress: 2.0 s, 0.0 tps, lat 0.000 ms stddev 0.000, 0 failed\n").steadyTps).toBeUndefined();
   });
 });
 

@@ -3,8 +3,8 @@ import { chartData, renderChart, SERIES } from "../../bench/chart";
 import type { Connections, PgbenchResult, Script } from "../../bench/pgbench";
 import { renderReport } from "../../bench/report";
 import type { BenchResults, GridPoint, Target } from "../../bench/results";
-import { deploySummary, errorCount, gridRows, tuningSummary } from "../../bench/summary";
-import { evaluateTargets } from "../../bench/targets";
+import { allFailures, deploySummary, errorCount, gridRows, measurementFailures, runFailure, tuningSummary } from "../../bench/summary";
+import { connectionCostReading, evaluateTargets } from "../../bench/targets";
 
 function run(script: Script, connections: Connections, clients: number, tps: number, extra: Partial<PgbenchResult> = {}): PgbenchResult {
   const durationS = 5;
@@ -77,12 +77,18 @@ function fixture(thousandErrors = 0): BenchResults {
       git: { commit: "0123456789abcdef", dirty: false },
     },
     settings: {
-      postgresMajor: 18, scale: 10, threads: 2, gridClients: [10, 50, 100], gridDurationS: 5, gridRounds: 1, thousandClients: 1000, thousandDurationS: 18,
-      thousandScripts: ["select-only", "tpcb-like"], lagClients: 50, lagDurationS: 15, lagIntervalMs: 25, tuningClients: 10, tuningDurationS: 5,
-      tuningReps: 3, deployReps: 3, budgetS: 600,
+      postgresMajor: 18, scale: 10, threads: 2, gridClients: [10, 50, 100], gridDurationS: 5, gridMaxDurationS: 12, gridRounds: 1, thousandClients: 1000, thousandDurationS: 18,
+      thousandMaxDurationS: 30, thousandScripts: ["select-only", "tpcb-like"], lagClients: 50, lagDurationS: 15, lagIntervalMs: 25, tuningClients: 10, tuningDurationS: 5,
+      tuningMaxDurationS: 10, minSteadySamples: 3, costConnections: 50, tuningReps: 3, deployReps: 3, budgetS: 600,
       clusters: { grid: cluster("pgha-bench", 1, 1), stock: cluster("pgha-bench-stock", 0, 1) },
     },
     deploy: { runs: deployRuns },
+    connectionCost: [
+      { path: "stock-socket", connections: 50, averageMs: 31.2, perSecond: 30.1, exitCode: 0, timedOut: false, wallMs: 1700 },
+      { path: "primary-socket", connections: 50, averageMs: 33.6, perSecond: 28.2, exitCode: 0, timedOut: false, wallMs: 1800 },
+      { path: "direct-tls", connections: 50, averageMs: 56.4, perSecond: 17.2, exitCode: 0, timedOut: false, wallMs: 3000 },
+      { path: "pooled-tls", connections: 50, averageMs: 9.4, perSecond: 98.5, exitCode: 0, timedOut: false, wallMs: 700 },
+    ],
     grid: { initMs: 2000, points },
     thousand: { runs: [thousand("select-only", 3900), thousand("tpcb-like", 470)] },
     lag: {
@@ -113,7 +119,7 @@ function fixture(thousandErrors = 0): BenchResults {
 
 describe("summary", () => {
   test("grid rows pair direct and pooled, with the ratio of the medians", () => {
-    const rows = gridRows(fixture().grid.points);
+    const rows = gridRows(fixture().grid.points, 3);
     expect(rows).toHaveLength(12);
     const row = rows.find((r) => r.connections === "persistent" && r.script === "select-only" && r.clients === 50)!;
     expect(row.direct!.tps).toBe(8000);
@@ -135,7 +141,7 @@ describe("summary", () => {
   });
 
   test("tuned / stock per script", () => {
-    const [s] = tuningSummary(fixture().tuning!.runs);
+    const [s] = tuningSummary(fixture().tuning!.runs, 3);
     expect(s.script).toBe("select-only");
     expect(s.tuned).toHaveLength(3);
     expect(s.ratio).toBeCloseTo(7152 / 6502, 6);
@@ -159,7 +165,7 @@ describe("targets", () => {
     expect(t["pooled-persistent"].why).toContain("Direct, the primary ran at 95 % of its 1-CPU limit");
     expect(t["pooled-persistent"].why).not.toContain("PgBouncer is single-threaded");
     expect(t["pooled-per-transaction"]).toMatchObject({ met: true });
-    expect(t["pooled-per-transaction"].margin).toBe("met (lowest: TPC-B-like, 3.33×, 0.33× above)");
+    expect(t["pooled-per-transaction"].margin).toBe("met (lowest: TPC-B-like, 3.33×, 0.33× above; this machine's connection costs allow about 6.0×)");
     expect(t.thousand).toMatchObject({ met: true, margin: "met: 0 errors" });
     expect(t.lag).toMatchObject({ met: true, margin: "met: worst p99 136.7 kB, 887.3 kB below 1 MB" });
     expect(t["deploy-dev"]).toMatchObject({ met: true, measured: "13.3 s (min 13.2, max 13.4)", margin: "met with 16.7 s to spare (44 % of the budget)" });
@@ -181,6 +187,118 @@ describe("targets", () => {
     const t = Object.fromEntries(evaluateTargets(r).map((x) => [x.id, x]));
     expect(t.lag.met).toBeUndefined();
     expect(t.thousand.met).toBeUndefined();
+  });
+});
+
+describe("failed measurements", () => {
+  /** A round in which every client was still connecting when the window ended: pgbench exits 0 with 0 transactions. */
+  const empty = (script: Script, connections: Connections, clients: number): PgbenchResult => run(script, connections, clients, 1, {
+    durationS: 4, transactions: 0, tps: 0, latencyAvgMs: undefined, initialConnectionMs: 4210.5, steadyTps: undefined, clientCpuS: { user: 0.4, system: 0.2 },
+    progress: [1, 2, 3, 4].map((t) => ({ t, tps: 0, latencyMs: 0, failed: 0 })),
+  });
+  /** The fixture with a second round added to one grid point. */
+  const withRound = (connections: Connections, script: Script, clients: number, target: Target, second: PgbenchResult): BenchResults => {
+    const r = fixture();
+    const point = r.grid.points.find((p) => p.connections === connections && p.script === script && p.clients === clients && p.target === target)!;
+    point.rounds.push({ run: second, cpu: { seconds: 4, containers: { "pgha-bench-primary": 0.9 }, host: 1.9 } });
+    return r;
+  };
+
+  test("a round with 0 transactions fails its point: no figure, no ratio, nothing folded into a median", () => {
+    const r = withRound("persistent", "select-only", 100, "direct", empty("select-only", "persistent", 100));
+    const row = gridRows(r.grid.points, 3).find((x) => x.connections === "persistent" && x.script === "select-only" && x.clients === 100)!;
+    expect(row.direct!.failure).toBe("round 2: completed no transaction in its 4 s window, its clients took 4.2 s to connect");
+    expect(row.direct!.tps).toBeUndefined();
+    expect(row.direct!.latencyMs).toBeUndefined();
+    expect(row.ratio).toBeUndefined();
+    // The sound round's samples alone are kept for the record, not reported as the point's figure.
+    expect(row.direct!.samples).toBe(7);
+    expect(row.pooled!.failure).toBeUndefined();
+    expect(row.pooled!.tps).toBe(3600);
+  });
+
+  test("the failed round is listed under failures with its reason, and named in the report", () => {
+    const r = withRound("persistent", "select-only", 100, "direct", empty("select-only", "persistent", 100));
+    const expected = { phase: "grid: persistent select-only 100 clients direct", error: "failed measurement: round 2: completed no transaction in its 4 s window, its clients took 4.2 s to connect" };
+    expect(measurementFailures(r)).toEqual([expected]);
+    // A results file that does not list it yet (written before) still shows it; one that does, once.
+    expect(allFailures(r)).toEqual([expected]);
+    r.failures.push(expected);
+    expect(allFailures(r)).toEqual([expected]);
+    const report = renderReport(r, { chart: "c.svg", json: "r.json" });
+    expect(report).toContain("| select-only | 100 | **failed** | 3,600 | n/a |");
+    expect(report).toContain("- grid: persistent select-only 100 clients direct: failed measurement: round 2: completed no transaction in its 4 s window, its clients took 4.2 s to connect");
+    expect(report).toContain("- select-only, 100 clients, direct: round 2: completed no transaction");
+    expect(report).not.toMatch(/undefined|NaN/);
+  });
+
+  test("too few steady samples after the clients connected is a failure; enough is not", () => {
+    const late = run("select-only", "persistent", 100, 4000, { initialConnectionMs: 6100 });
+    // Samples at 8 s only: the 7th interval began after 6.1 s.
+    expect(runFailure(late, 3)).toBe("1 steady 1-s sample(s) in its 5 s window, its clients took 6.1 s to connect; 3 needed");
+    expect(runFailure(late, 1)).toBeUndefined();
+    expect(runFailure(run("select-only", "persistent", 10, 4000), 3)).toBeUndefined();
+    expect(runFailure(run("select-only", "persistent", 10, 4000, { transactions: undefined, exitCode: 1, errors: [{ message: "connection refused", count: 2 }] }), 3))
+      .toBe("printed no result in its 5 s window, its clients took 0.1 s to connect, exit code 1; connection refused");
+  });
+
+  test("a failed point at the target's client count fails the target's measurement rather than judging the rest", () => {
+    const r = withRound("per-transaction", "tpcb-like", 50, "pooled", empty("tpcb-like", "per-transaction", 50));
+    const t = evaluateTargets(r).find((x) => x.id === "pooled-per-transaction")!;
+    expect(t.met).toBeUndefined();
+    expect(t.failed).toContain("TPC-B-like pooled: round 2: completed no transaction");
+    const report = renderReport(r, { chart: "c.svg", json: "r.json" });
+    expect(report).toContain("| New connection per transaction | pooled ≥ 3× direct at 50 clients, a new connection per transaction (pgbench -C) | failed measurement | **failed measurement** | n/a |");
+    expect(report).toContain("### New connection per transaction: failed measurement");
+  });
+
+  test("a 1000-client run with no transaction is a failed measurement, not 'met: 0 errors'", () => {
+    const r = fixture();
+    r.thousand.runs[1].run = { ...empty("tpcb-like", "persistent", 1000), durationS: 18, initialConnectionMs: 18_050 };
+    const t = evaluateTargets(r).find((x) => x.id === "thousand")!;
+    expect(t.met).toBeUndefined();
+    expect(t.failed).toBe("TPC-B-like: completed no transaction in its 18 s window, its clients took 18.1 s to connect");
+    expect(measurementFailures(r).map((x) => x.phase)).toEqual(["thousand: tpcb-like 1000 clients pooled"]);
+  });
+
+  test("a failed tuning run is left out of the medians and shown as failed", () => {
+    const r = fixture();
+    const failed = r.tuning!.runs.find((x) => x.config === "stock" && x.rep === 2 && x.script === "select-only")!;
+    failed.run = empty("select-only", "persistent", 10);
+    const [row] = tuningSummary(r.tuning!.runs, 3);
+    expect(row.stock).toEqual([6501, 6503]);
+    expect(row.stockMedian).toBe(6502);
+    expect(row.failed).toEqual([{ config: "stock", rep: 2, reason: "completed no transaction in its 4 s window, its clients took 4.2 s to connect" }]);
+    expect(renderReport(r, { chart: "c.svg", json: "r.json" })).toContain("| select-only | 7,151, 7,152, 7,153 | 6,501, 6,503, #2 failed |");
+  });
+});
+
+describe("connection cost", () => {
+  test("the per-transaction ratio is read against the machine's own connection costs", () => {
+    const r = fixture();
+    const { text, allows } = connectionCostReading(r.connectionCost, 3.33);
+    expect(allows).toBeCloseTo(56.4 / 9.4, 9);
+    expect(text).toContain("a direct connection with TLS and SCRAM took 56.4 ms and a pooled one 9.4 ms: connection cost alone puts the ratio at about 6.0×, and the measured 3.33× is 56 % of that.");
+    expect(text).toContain("starting a backend takes 31.2 ms on a stock PostgreSQL over its Unix socket without TLS (55 %), 33.6 ms on the cluster's primary the same way (its configuration adds 2.4 ms); TLS and SCRAM are the other 22.8 ms.");
+    expect(text).not.toContain("Even a pooler that cost nothing");
+    const t = evaluateTargets(r).find((x) => x.id === "pooled-per-transaction")!;
+    expect(t.why).toContain(text);
+  });
+
+  test("when the costs allow less than the target, the report says no pooler could reach it here", () => {
+    const costs = fixture().connectionCost!.map((c) => (c.path === "direct-tls" ? { ...c, averageMs: 25 } : c));
+    expect(connectionCostReading(costs, 1.5).text).toContain("Even a pooler that cost nothing would stay below 3× here: this machine's connection costs allow about 2.7×.");
+    expect(connectionCostReading(undefined, 1.5)).toEqual({ text: expect.stringContaining("was not measured in this run"), allows: undefined });
+  });
+
+  test("the report gives the connection cost table beside the per-transaction ratios", () => {
+    const report = renderReport(fixture(), { chart: "c.svg", json: "r.json" });
+    expect(report).toContain("**What a connection costs on this machine** (measured in this run, before the grid: `pgbench -C -c 1 -t 50`");
+    expect(report).toContain("| stock PostgreSQL, Unix socket, no TLS (trust) | 50 | **31.2** | 30 | 1.0× |");
+    expect(report).toContain("| cluster primary, published port, TLS 1.3 + SCRAM | 50 | **56.4** | 17 | 1.8× |");
+    expect(report).toContain("| PgBouncer, published port, TLS 1.3 + SCRAM | 50 | **9.4** | 99 | 0.3× |");
+    expect(report).toContain("connection cost alone puts the per-transaction ratio (pooled / direct, below) at about **6.0×** on this machine");
+    expect(report.indexOf("What a connection costs")).toBeLessThan(report.indexOf("**A new connection per transaction (-C)**"));
   });
 });
 
