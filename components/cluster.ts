@@ -45,7 +45,9 @@ export class PostgresCluster extends pulumi.ComponentResource {
       driver: "bridge",
       ipamConfigs: [{ subnet: spec.networkSubnet }],
       labels: [{ label: "pgha.cluster", value: spec.clusterName }],
-    }, parent);
+      // A fixed name: a new network of the same name cannot exist beside the old one, so a subnet
+      // change removes the containers on it and the old network first, then creates them anew.
+    }, { ...parent, deleteBeforeReplace: true });
     this.networkName = network.name;
 
     const postgresImage = this.image(`${name}-postgres-image`, spec.postgres.image, spec.pullImages);

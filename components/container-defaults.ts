@@ -9,9 +9,23 @@ export function clusterLabels(clusterName: string, role: string, node: string): 
   ];
 }
 
+/**
+ * Whole seconds as Go's time.Duration.String() spells them ("2s", "1m30s", "10m0s"): the provider
+ * stores what Docker reports in that form, so any other spelling is a diff on every `pulumi up`.
+ */
+export function goDuration(seconds: number): string {
+  const h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), s = seconds % 60;
+  return h > 0 ? `${h}h${m}m${s}s` : m > 0 ? `${m}m${s}s` : `${s}s`;
+}
+
 /** A health check running SCRIPT; `interval` is explicit because 0 means the daemon's 30 s. */
 export function healthcheck(script: string, startPeriodSeconds: number): docker.types.input.ContainerHealthcheck {
-  return { tests: ["CMD", script], interval: "2s", timeout: "5s", startPeriod: `${startPeriodSeconds}s`, retries: 5 };
+  return { tests: ["CMD", script], interval: goDuration(2), timeout: goDuration(5), startPeriod: goDuration(startPeriodSeconds), retries: 5 };
+}
+
+/** CPUs as the provider reads them back (nanoInt64ToDecimalString): 1 -> "1.0", 4 -> "4.0"; "1" would replace the container on every `pulumi up`. */
+export function cpusString(cpus: number): string {
+  return Number.isInteger(cpus) ? cpus.toFixed(1) : String(cpus);
 }
 
 /** Bounded json-file logs, so a chatty server cannot fill the host's disk. */

@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { ClusterSpec } from "../spec";
 import { renderPgbouncerIni, renderUserlist, script, type Verifiers } from "../config-templates/render";
 import { clusterLabels, healthcheck, LOG_OPTIONS, upload } from "./container-defaults";
+import { secretFiles } from "./secret-files";
 import type { KeyPair } from "./tls";
 import { PATHS, PGBOUNCER_PORT, pgbouncerName } from "../topology";
 
@@ -31,6 +32,15 @@ export class PgBouncer extends pulumi.ComponentResource {
     const hostPorts = [publish.pooledPort, publish.readOnlyPort].filter((p): p is number => p !== undefined);
     const userlist = pulumi.secret(pulumi.output(args.verifiers).apply((v) => renderUserlist(spec, v)));
     const containerName = pgbouncerName(spec);
+    const secrets = secretFiles(this, {
+      owner: containerName,
+      image: args.image,
+      files: [
+        upload(PATHS.serverKeyUpload, args.serverKeyPair.privateKeyPem, "0600"),
+        upload(PATHS.userlistUpload, userlist, "0600"),
+      ],
+      labels: clusterLabels(spec.clusterName, "secrets", containerName),
+    });
 
     this.container = new docker.Container(name, {
       name: containerName,
@@ -47,9 +57,8 @@ export class PgBouncer extends pulumi.ComponentResource {
         upload(PATHS.pgbouncerIni, renderPgbouncerIni(spec)),
         upload(PATHS.caCert, args.caCertPem),
         upload(PATHS.serverCert, args.serverKeyPair.certPem),
-        upload(PATHS.serverKeyUpload, args.serverKeyPair.privateKeyPem, "0600"),
-        upload(PATHS.userlistUpload, userlist, "0600"),
       ],
+      volumes: [secrets.volume],
       networksAdvanced: [{ name: args.networkName, aliases: [containerName] }],
       // The read-only port reaches the same listener; clients pick <db>_ro as the database.
       ports: hostPorts.map((external) => ({ internal: PGBOUNCER_PORT, external, ip: publish.address })),
@@ -61,7 +70,8 @@ export class PgBouncer extends pulumi.ComponentResource {
       stopSignal: "SIGINT",
       destroyGraceSeconds: 30,
       memory: PGBOUNCER_MEMORY_MB,
-      labels: clusterLabels(spec.clusterName, "pgbouncer", containerName),
+      memorySwap: PGBOUNCER_MEMORY_MB,
+      labels: [...clusterLabels(spec.clusterName, "pgbouncer", containerName), secrets.label],
       ...LOG_OPTIONS,
     }, { parent: this, deleteBeforeReplace: true, dependsOn: args.servers });
     this.registerOutputs({ containerName: this.container.name });

@@ -3,7 +3,8 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { ClusterSpec } from "../spec";
 import { renderPgHbaConf, renderPostgresqlConf, script } from "../config-templates/render";
-import { clusterLabels, healthcheck, LOG_OPTIONS, type Upload, upload } from "./container-defaults";
+import { clusterLabels, cpusString, healthcheck, LOG_OPTIONS, type Upload, upload } from "./container-defaults";
+import type { SecretMount } from "./secret-files";
 import type { KeyPair } from "./tls";
 import { dataLayout, PATHS, POSTGRES_PORT, type PostgresNode } from "../topology";
 
@@ -23,8 +24,13 @@ export const POSTGRES_STOP_GRACE_SECONDS = 60;
 /** initdb or a clone of a large primary may take a while before the first healthy check. */
 export const POSTGRES_WAIT_SECONDS = 600;
 
+/** The node's TLS key plus the secrets only its role needs: written apart from its configs (secret-files.ts). */
+export function postgresSecretUploads(args: PostgresNodeArgs, extra: Upload[]): Upload[] {
+  return [upload(PATHS.serverKeyUpload, args.serverKeyPair.privateKeyPem, "0600"), ...extra];
+}
+
 /** Container arguments for a PostgreSQL node; `extraUploads` carries what only one role needs. */
-export function postgresContainerArgs(args: PostgresNodeArgs, extraUploads: Upload[]): docker.ContainerArgs {
+export function postgresContainerArgs(args: PostgresNodeArgs, extraUploads: Upload[], secrets: SecretMount): docker.ContainerArgs {
   const { spec, node } = args;
   const layout = dataLayout(spec.postgres.major);
   const published = node.role === "primary" && spec.publish.directPort !== undefined;
@@ -43,7 +49,6 @@ export function postgresContainerArgs(args: PostgresNodeArgs, extraUploads: Uplo
       upload(PATHS.pgHbaConf, renderPgHbaConf(spec)),
       upload(PATHS.caCert, args.caCertPem),
       upload(PATHS.serverCert, args.serverKeyPair.certPem),
-      upload(PATHS.serverKeyUpload, args.serverKeyPair.privateKeyPem, "0600"),
       ...extraUploads,
     ],
     volumes: [
@@ -51,6 +56,7 @@ export function postgresContainerArgs(args: PostgresNodeArgs, extraUploads: Uplo
       ...(args.walArchiveVolume
         ? [{ volumeName: args.walArchiveVolume, containerPath: PATHS.walArchive, readOnly: node.role === "replica" }]
         : []),
+      secrets.volume,
     ],
     networksAdvanced: [{ name: args.networkName, aliases: [node.name] }],
     ports: published ? [{ internal: POSTGRES_PORT, external: spec.publish.directPort, ip: spec.publish.address }] : [],
@@ -61,10 +67,12 @@ export function postgresContainerArgs(args: PostgresNodeArgs, extraUploads: Uplo
     stopSignal: "SIGINT",
     destroyGraceSeconds: POSTGRES_STOP_GRACE_SECONDS,
     memory: spec.node.memoryMb,
-    cpus: String(spec.node.cpus),
+    // No swap beyond the limit; unset, Docker reports twice the memory and every up plans an update.
+    memorySwap: spec.node.memoryMb,
+    cpus: cpusString(spec.node.cpus),
     // Parallel query uses POSIX shared memory; Docker's default /dev/shm is only 64 MB.
     shmSize: Math.max(128, Math.floor(spec.node.memoryMb / 4)),
-    labels: clusterLabels(spec.clusterName, node.role, node.name),
+    labels: [...clusterLabels(spec.clusterName, node.role, node.name), secrets.label],
     ...LOG_OPTIONS,
   };
 }

@@ -1,8 +1,9 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { renderReconcileSql, type Verifiers } from "../config-templates/render";
-import { type PostgresNodeArgs, postgresContainerArgs, postgresContainerOptions } from "./postgres-node";
-import { upload } from "./container-defaults";
+import { type PostgresNodeArgs, postgresContainerArgs, postgresContainerOptions, postgresSecretUploads } from "./postgres-node";
+import { clusterLabels, upload } from "./container-defaults";
+import { secretFiles } from "./secret-files";
 import { PATHS } from "../topology";
 
 export interface PostgresPrimaryArgs extends PostgresNodeArgs {
@@ -17,11 +18,13 @@ export class PostgresPrimary extends pulumi.ComponentResource {
   constructor(name: string, args: PostgresPrimaryArgs, opts?: pulumi.ComponentResourceOptions) {
     super("pg-ha:postgres:PostgresPrimary", name, {}, opts);
     const reconcileSql = pulumi.secret(pulumi.output(args.verifiers).apply((v) => renderReconcileSql(args.spec, v)));
-    this.container = new docker.Container(
-      name,
-      postgresContainerArgs(args, [upload(PATHS.reconcileSqlUpload, reconcileSql, "0600")]),
-      postgresContainerOptions(this),
-    );
+    const secrets = secretFiles(this, {
+      owner: name,
+      image: args.image,
+      files: postgresSecretUploads(args, [upload(PATHS.reconcileSqlUpload, reconcileSql, "0600")]),
+      labels: clusterLabels(args.spec.clusterName, "secrets", name),
+    });
+    this.container = new docker.Container(name, postgresContainerArgs(args, [], secrets), postgresContainerOptions(this));
     this.registerOutputs({ containerName: this.container.name });
   }
 }

@@ -1,7 +1,8 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { type PostgresNodeArgs, postgresContainerArgs, postgresContainerOptions } from "./postgres-node";
-import { upload } from "./container-defaults";
+import { type PostgresNodeArgs, postgresContainerArgs, postgresContainerOptions, postgresSecretUploads } from "./postgres-node";
+import { clusterLabels, upload } from "./container-defaults";
+import { secretFiles } from "./secret-files";
 import type { KeyPair } from "./tls";
 import { PATHS } from "../topology";
 
@@ -18,12 +19,15 @@ export class PostgresReplica extends pulumi.ComponentResource {
 
   constructor(name: string, args: PostgresReplicaArgs, opts?: pulumi.ComponentResourceOptions) {
     super("pg-ha:postgres:PostgresReplica", name, {}, opts);
+    const secrets = secretFiles(this, {
+      owner: name,
+      image: args.image,
+      files: postgresSecretUploads(args, [upload(PATHS.replicationKeyUpload, args.replicationKeyPair.privateKeyPem, "0600")]),
+      labels: clusterLabels(args.spec.clusterName, "secrets", name),
+    });
     this.container = new docker.Container(
       name,
-      postgresContainerArgs(args, [
-        upload(PATHS.replicationCert, args.replicationKeyPair.certPem),
-        upload(PATHS.replicationKeyUpload, args.replicationKeyPair.privateKeyPem, "0600"),
-      ]),
+      postgresContainerArgs(args, [upload(PATHS.replicationCert, args.replicationKeyPair.certPem)], secrets),
       postgresContainerOptions(this, [args.primary]),
     );
     this.registerOutputs({ containerName: this.container.name });

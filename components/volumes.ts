@@ -3,10 +3,13 @@ import * as pulumi from "@pulumi/pulumi";
 
 export interface ClusterVolumesArgs {
   clusterName: string;
-  /** Node names; each gets a data volume. */
+  /** Node names, the primary first; each gets a data volume. */
   nodes: string[];
   walArchiving: boolean;
-  /** Protected volumes: Pulumi refuses to delete them, and a destroy leaves them in place. */
+  /**
+   * Protect the primary's data and the WAL archive (the only copies of the data): Pulumi refuses
+   * any plan that deletes or replaces them, `pulumi destroy` included.
+   */
   protect: boolean;
 }
 
@@ -17,19 +20,22 @@ export class ClusterVolumes extends pulumi.ComponentResource {
 
   constructor(name: string, args: ClusterVolumesArgs, opts?: pulumi.ComponentResourceOptions) {
     super("pg-ha:volumes:ClusterVolumes", name, {}, opts);
-    // Set on each volume, never on the component: children would inherit them.
-    const volumeOpts: pulumi.CustomResourceOptions = { parent: this, protect: args.protect, retainOnDelete: args.protect };
-    const volume = (volumeName: string, purpose: string) =>
+    // Set on each volume, never on the component: children would inherit them. Every volume is
+    // retained: removing a replica or destroying the stack drops it from the state and leaves the
+    // data on the engine, where a later deploy of the same name finds it again.
+    const volumeOpts = (protect: boolean): pulumi.CustomResourceOptions => ({ parent: this, protect, retainOnDelete: true });
+    const volume = (volumeName: string, purpose: string, protect: boolean) =>
       new docker.Volume(volumeName, {
         name: volumeName,
         labels: [
           { label: "pgha.cluster", value: args.clusterName },
           { label: "pgha.purpose", value: purpose },
         ],
-      }, volumeOpts).name;
+      }, volumeOpts(protect)).name;
 
-    for (const node of args.nodes) this.data[node] = volume(`${node}-data`, "data");
-    if (args.walArchiving) this.walArchive = volume(`${args.clusterName}-wal-archive`, "wal-archive");
+    // A replica's volume is a copy of the primary's: unprotected, so `replicas` can go down.
+    args.nodes.forEach((node, i) => (this.data[node] = volume(`${node}-data`, "data", args.protect && i === 0)));
+    if (args.walArchiving) this.walArchive = volume(`${args.clusterName}-wal-archive`, "wal-archive", args.protect);
     this.registerOutputs({ data: this.data, walArchive: this.walArchive });
   }
 }

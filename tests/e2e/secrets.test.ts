@@ -56,7 +56,7 @@ test("the program generates one 32-character password per role, and the secret o
 
 test("no password in `docker inspect` of any container, nor of the network and volumes", async () => {
   const volumes = (await docker("volume", "ls", "-q", "--filter", `label=pgha.cluster=${shape.clusterName}`)).split("\n").filter(Boolean);
-  expect(volumes.length).toBe(3); // primary, replica, WAL archive
+  expect(volumes.length).toBe(6); // primary, replica, WAL archive, and each container's secret files
   const inspected = [
     await docker("inspect", ...containers),
     await docker("network", "inspect", cluster.outputs.networkName),

@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { parseClusterConfig } from "../../config";
 import { PostgresCluster } from "../../components/cluster";
 import { upload } from "../../components/container-defaults";
-import { postgresContainerArgs } from "../../components/postgres-node";
+import { postgresContainerArgs, postgresSecretUploads } from "../../components/postgres-node";
 import { primaryNode } from "../../topology";
 import { byType, promiseOf, runProgram, settle, stackConfig, unwrapSecrets, type ProgramRun } from "./harness";
 
@@ -31,6 +31,11 @@ async function registrations(stack: "dev" | "prod"): Promise<Registration[]> {
   return seen;
 }
 
+/** The running containers: every container but the created-only writers of secret files. */
+function servers<T extends { name: string }>(containers: T[]): T[] {
+  return containers.filter((c) => !c.name.endsWith("-secrets"));
+}
+
 function containerInputs(run: ProgramRun, name: string): Record<string, any> {
   const container = byType(run, CONTAINER).find((c) => c.name === name);
   if (!container) throw new Error(`no container ${name}`);
@@ -49,10 +54,12 @@ describe.each([
   });
 
   test("creates one container per node plus PgBouncer, a network, and a data volume per node plus the WAL archive", () => {
-    expect(byType(run, CONTAINER).map((c) => c.name)).toEqual([...containers]);
+    expect(servers(byType(run, CONTAINER)).map((c) => c.name)).toEqual([...containers]);
+    expect(byType(run, CONTAINER).map((c) => c.name).filter((n) => n.endsWith("-secrets")).sort()).toEqual(containers.map((c) => `${c}-secrets`).sort());
     expect(byType(run, "docker:index/network:Network")).toHaveLength(1);
     expect(byType(run, VOLUME).map((v) => v.inputs.name).sort()).toEqual(
-      [...containers.filter((c) => !c.endsWith("pgbouncer")).map((c) => `${c}-data`), `pgha-${stack}-wal-archive`].sort(),
+      [...containers.filter((c) => !c.endsWith("pgbouncer")).map((c) => `${c}-data`), `pgha-${stack}-wal-archive`,
+        ...containers.map((c) => `${c}-secrets`)].sort(),
     );
     expect(byType(run, "random:index/randomPassword:RandomPassword")).toHaveLength(4);
     expect(byType(run, "tls:index/locallySignedCert:LocallySignedCert")).toHaveLength(replicas + 3);
@@ -72,16 +79,34 @@ describe.each([
 
   test("containers are deleted before they are replaced (fixed names, ports, one server per volume)", () => {
     const containerRegs = regs.filter((r) => r.type === CONTAINER);
-    expect(containerRegs).toHaveLength(containers.length);
+    expect(containerRegs).toHaveLength(2 * containers.length);
     for (const r of containerRegs) expect(r.opts.deleteBeforeReplace).toBe(true);
   });
 
-  test(`data volumes are ${stack === "prod" ? "" : "not "}protected and retained`, () => {
-    for (const r of regs.filter((r) => r.type === VOLUME)) {
-      expect(r.opts.protect).toBe(stack === "prod");
-      expect(r.opts.retainOnDelete).toBe(stack === "prod");
+  test(`data volumes are retained; the primary's and the WAL archive are ${stack === "prod" ? "" : "not "}protected`, () => {
+    const volumes = regs.filter((r) => r.type === VOLUME && !r.name.endsWith("-secrets"));
+    expect(volumes).toHaveLength(replicas + 2);
+    for (const r of volumes) {
+      expect({ name: r.name, retainOnDelete: r.opts.retainOnDelete }).toEqual({ name: r.name, retainOnDelete: true });
+      const holdsTheOnlyCopy = r.name.endsWith("-primary-data") || r.name.endsWith("-wal-archive");
+      expect({ name: r.name, protect: r.opts.protect }).toEqual({ name: r.name, protect: stack === "prod" && holdsTheOnlyCopy });
     }
   });
+
+  test("the network is deleted before it is replaced: its fixed name cannot exist twice", () => {
+    expect(regs.find((r) => r.type === "docker:index/network:Network")!.opts.deleteBeforeReplace).toBe(true);
+  });
+
+  test("limits and health-check durations are sent as the provider reads them back, so a second up plans nothing", () => {
+    for (const name of containers) {
+      const c = containerInputs(run, name);
+      expect(c.healthcheck.startPeriod).toMatch(/^(\d+h)?(\d+m)?\d+s$/);
+      expect(c.memorySwap).toBe(c.memory);
+      if (c.cpus !== undefined) expect(c.cpus).toMatch(/^\d+\.\d+$/);
+    }
+    expect(containerInputs(run, containers[0]).healthcheck.startPeriod).toBe("10m0s");
+  });
+
 
   test("replicas start after the primary is healthy; PgBouncer after every server", () => {
     const deps = (name: string) => ((regs.find((r) => r.type === CONTAINER && r.name === name)!.opts.dependsOn ?? []) as pulumi.Resource[]).length;
@@ -106,7 +131,7 @@ describe.each([
   test("PostgreSQL nodes get their memory and CPU limits, and the data volume at the official path", () => {
     const c = containerInputs(run, containers[0]);
     expect(c.memory).toBe(stack === "prod" ? 8192 : 1024);
-    expect(c.cpus).toBe(stack === "prod" ? "4" : "1");
+    expect(c.cpus).toBe(stack === "prod" ? "4.0" : "1.0");
     expect(c.volumes).toContainEqual({ volumeName: `${containers[0]}-data`, containerPath: "/var/lib/postgresql" });
     expect(c.envs).toEqual(["PGDATA=/var/lib/postgresql/18/docker", "PGHA_ROLE=primary"]);
   });
@@ -169,7 +194,11 @@ describe.each([
 
   test("secret uploads carry the verifiers and keys; config uploads are plain, readable text", () => {
     const primary = containerInputs(run, containers[0]);
-    const reconcile = primary.uploads.find((u: any) => u.file === "/etc/pg-ha/secrets/reconcile.sql");
+    const writer = containerInputs(run, `${containers[0]}-secrets`);
+    expect(writer).toMatchObject({ start: false, mustRun: false, volumes: [{ volumeName: `${containers[0]}-secrets`, containerPath: "/etc/pg-ha/secrets" }] });
+    expect(primary.volumes).toContainEqual({ volumeName: `${containers[0]}-secrets`, containerPath: "/etc/pg-ha/secrets", readOnly: true });
+    expect(primary.uploads.filter((u: any) => u.file.startsWith("/etc/pg-ha/secrets/"))).toEqual([]);
+    const reconcile = writer.uploads.find((u: any) => u.file === "/etc/pg-ha/secrets/reconcile.sql");
     expect(reconcile.content).toMatch(/ALTER ROLE app WITH LOGIN .* PASSWORD 'SCRAM-SHA-256\$4096:/);
     const conf = primary.uploads.find((u: any) => u.file === "/etc/pg-ha/postgresql.conf");
     expect(conf.content).toContain("ssl_min_protocol_version = 'TLSv1.3'");
@@ -199,27 +228,33 @@ test("PostgreSQL 17 mounts the volume where its official image declares it", asy
 
 test("a single-node cluster sends read-only sessions to the primary", async () => {
   const run = await runProgram({ ...stackConfig("dev"), "pg-ha:replicas": "0" });
-  expect(byType(run, CONTAINER).map((c) => c.name)).toEqual(["pgha-dev-primary", "pgha-dev-pgbouncer"]);
+  expect(servers(byType(run, CONTAINER)).map((c) => c.name)).toEqual(["pgha-dev-primary", "pgha-dev-pgbouncer"]);
   const ini = containerInputs(run, "pgha-dev-pgbouncer").uploads.find((u: any) => u.file === "/etc/pg-ha/pgbouncer.ini").content;
   expect(ini).toContain("app_ro = host=pgha-dev-primary port=5432 dbname=app");
 });
 
-test("only secret uploads are secret on the wire: a config change shows as a readable diff in a preview", async () => {
+test("a server's uploads hold no secret, so a config change previews as readable lines; its secrets go to the writer", async () => {
   // The mock monitor lifts nested secrets to the whole property when it deserializes, so look at
-  // what the SDK sends the engine instead: serializeProperty is the SDK's own wire encoding.
+  // what the SDK sends the engine instead: serializeProperty is the SDK's own wire encoding. The
+  // engine marks a whole array property secret when any element is (annotateSecrets), so one
+  // secret upload would hide every config line: the server's uploads must hold none.
   const spec = parseClusterConfig(stackConfig("dev"));
   const keyPair = { certPem: pulumi.output("CERT"), privateKeyPem: pulumi.secret("KEY") };
-  const args = postgresContainerArgs({
+  const nodeArgs = {
     spec, node: primaryNode(spec), image: "img", networkName: "net", dataVolume: "data",
     caCertPem: "CA", serverKeyPair: keyPair,
-  }, [upload("/etc/pg-ha/secrets/reconcile.sql", pulumi.secret("SQL"), "0600")]);
-  const wire = (await pulumi.runtime.serializeProperty("uploads", args.uploads, new Set())) as Record<string, unknown>[];
+  };
+  const mount = { volume: { volumeName: "pgha-dev-primary-secrets", containerPath: "/etc/pg-ha/secrets", readOnly: true }, label: { label: "pgha.secrets-writer", value: "ID" } };
+  const args = postgresContainerArgs(nodeArgs, [], mount);
   const secretSig = "1b47061264138c4ac30d75fd1eb44270";
-  const isSecret = (v: unknown) => typeof v === "object" && v !== null && Object.values(v).includes(secretSig);
-  expect(isSecret(wire)).toBe(false);
-  expect(wire.map((u) => [u.file, isSecret(u.content)])).toEqual(
-    wire.map((u) => [u.file, String(u.file).startsWith("/etc/pg-ha/secrets/")]),
-  );
-  expect(wire.filter((u) => isSecret(u.content)).map((u) => u.file)).toEqual(["/etc/pg-ha/secrets/server.key", "/etc/pg-ha/secrets/reconcile.sql"]);
+  const containsSecret = (v: unknown): boolean =>
+    typeof v === "object" && v !== null && (Object.values(v).includes(secretSig) || Object.values(v).some(containsSecret));
+  const wire = (await pulumi.runtime.serializeProperty("uploads", args.uploads, new Set())) as Record<string, unknown>[];
+  expect(containsSecret(wire)).toBe(false);
+  expect(wire.map((u) => u.file)).not.toContain("/etc/pg-ha/secrets/server.key");
   expect(wire.find((u) => u.file === "/etc/pg-ha/postgresql.conf")!.content).toContain("max_connections = 70");
+  expect(await pulumi.runtime.serializeProperty("labels", args.labels, new Set())).toContainEqual({ label: "pgha.secrets-writer", value: "ID" });
+  const secretUploads = postgresSecretUploads(nodeArgs, [upload("/etc/pg-ha/secrets/reconcile.sql", pulumi.secret("SQL"), "0600")]);
+  const secretWire = (await pulumi.runtime.serializeProperty("uploads", secretUploads, new Set())) as Record<string, unknown>[];
+  expect(secretWire.map((u) => [u.file, containsSecret(u.content)])).toEqual([["/etc/pg-ha/secrets/server.key", true], ["/etc/pg-ha/secrets/reconcile.sql", true]]);
 });

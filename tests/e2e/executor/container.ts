@@ -185,7 +185,7 @@ async function readOutputs(container: Docker.Container, inputs: ContainerInputs)
     };
 }
 
-export async function createContainer(ctx: HandlerContext, resourceName: string, raw: Inputs): Promise<HandlerResult> {
+export async function createContainer(ctx: HandlerContext, resourceName: string, raw: Inputs): Promise<HandlerResult & { stored: Inputs }> {
     const inputs = raw as ContainerInputs;
     const uploads = inputs.uploads ?? [];
     validateUploads(uploads); // plan-time validation in the provider: nothing is created on error
@@ -223,9 +223,78 @@ export async function createContainer(ctx: HandlerContext, resourceName: string,
     }
     if (inputs.start ?? true) {
         await container.start();
-        if (inputs.wait) await waitHealthy(container, inputs.waitTimeout ?? 60);
+        if (inputs.wait) {
+            // The provider has set the id before it waits: a failed wait leaves a resource behind.
+            await waitHealthy(container, inputs.waitTimeout ?? 60).catch((err: Error) => {
+                throw Object.assign(err, { partialId: container.id });
+            });
+        }
     }
-    return { id: container.id, outputs: await readOutputs(container, inputs) };
+    const info = await container.inspect();
+    return { id: container.id, outputs: await readOutputs(container, inputs), stored: { ...inputs, ...readBack(info) } };
+}
+
+const MB_OF = (bytes: number) => (bytes > 0 ? bytes / MB : bytes);
+
+/** Go's time.Duration.String() for whole nanoseconds: "2s", "1m30s", "10m0s", "500ms", "0s". */
+export function goDurationString(ns: number): string {
+    if (ns === 0) return "0s";
+    if (ns < 1e9) return ns % 1e6 === 0 ? `${ns / 1e6}ms` : ns % 1e3 === 0 ? `${ns / 1e3}µs` : `${ns}ns`;
+    const h = Math.floor(ns / 3600e9), m = Math.floor((ns % 3600e9) / 60e9);
+    const s = ((ns % 60e9) / 1e9).toString();
+    return h > 0 ? `${h}h${m}m${s}s` : m > 0 ? `${m}m${s}s` : `${s}s`;
+}
+
+/** The provider's nanoInt64ToDecimalString (helpers.go): 1e9 -> "1.0", 1.5e9 -> "1.5". */
+export function nanoCpusString(nano: number): string {
+    if (nano === 0) return "0";
+    const whole = Math.floor(nano / 1e9), frac = String(nano % 1e9).padStart(9, "0").replace(/0+$/, "");
+    return frac === "" ? `${whole}.0` : `${whole}.${frac}`;
+}
+
+/**
+ * What resourceDockerContainerRead stores over the inputs (resource_docker_container_funcs.go):
+ * the fields whose spelling or value Docker decides, and that a later plan compares against.
+ */
+export function readBack(info: Docker.ContainerInspectInfo): Record<string, unknown> {
+    const host = info.HostConfig as Docker.HostConfig & { NanoCpus?: number; Init?: boolean | null };
+    const hc = info.Config.Healthcheck as { Test?: string[]; Interval?: number; Timeout?: number; StartPeriod?: number; StartInterval?: number; Retries?: number } | undefined;
+    return {
+        memory: MB_OF(host.Memory ?? 0),
+        memorySwap: MB_OF(host.MemorySwap ?? 0),
+        memoryReservation: MB_OF(host.MemoryReservation ?? 0),
+        shmSize: MB_OF(host.ShmSize ?? 0),
+        ...(host.NanoCpus ? { cpus: nanoCpusString(host.NanoCpus) } : {}),
+        init: host.Init ?? false,
+        restart: host.RestartPolicy?.Name ?? "no",
+        maxRetryCount: host.RestartPolicy?.MaximumRetryCount ?? 0,
+        ...(hc?.Test
+            ? {
+                  healthcheck: {
+                      tests: hc.Test,
+                      interval: goDurationString(hc.Interval ?? 0),
+                      timeout: goDurationString(hc.Timeout ?? 0),
+                      startPeriod: goDurationString(hc.StartPeriod ?? 0),
+                      startInterval: goDurationString(hc.StartInterval ?? 0),
+                      retries: hc.Retries ?? 0,
+                  },
+              }
+            : {}),
+    };
+}
+
+/** resourceDockerContainerUpdate: ContainerUpdate with the restart policy and resources, nothing else. */
+export async function updateContainer(id: string, raw: Inputs): Promise<void> {
+    const inputs = raw as ContainerInputs;
+    const swap = inputs.memorySwap ?? 0;
+    await docker.getContainer(id).update({
+        RestartPolicy: { Name: inputs.restart ?? "no", MaximumRetryCount: inputs.maxRetryCount ?? 0 },
+        CpuShares: inputs.cpuShares ?? 0,
+        Memory: (inputs.memory ?? 0) * MB,
+        MemoryReservation: (inputs.memoryReservation ?? 0) * MB,
+        CpusetCpus: inputs.cpuSet ?? "",
+        ...(swap !== 0 ? { MemorySwap: swap > 0 ? swap * MB : swap } : {}),
+    });
 }
 
 /** Deletes like the provider: ContainerStop with the grace period (0 if unset), then force-remove. */

@@ -5,6 +5,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
 import { sleep } from "./engine";
+import { loadCheckpoint, Planner, saveCheckpoint, type Registration, type Step } from "./planner";
 import { startSession, type Session } from "./state";
 import type { CreatedResource } from "./types";
 
@@ -22,9 +23,22 @@ export interface DeployOptions {
     config?: Record<string, unknown>;
     /** Bound on the whole deployment; default 15 minutes. */
     timeoutMs?: number;
+    /**
+     * The stack's checkpoint (e.g. .local/<stack>/state.json): plan against it like the engine
+     * and write it back. Without it every resource is created, as before.
+     */
+    statePath?: string;
+    /** Plan only: nothing changes on the engine and the checkpoint is not written. */
+    preview?: boolean;
+    /** URNs or resource names to replace whatever their diff (`pulumi up --replace`). */
+    replace?: string[];
+    /** The clock certificates are checked for renewal against (default: now). */
+    now?: Date;
 }
 
 export interface DeployResult {
+    /** The plan's steps, in the engine's order (only with `statePath`). */
+    steps: Step[];
     outputs: Record<string, unknown>;
     resources: CreatedResource[];
     elapsedMs: number;
@@ -91,6 +105,48 @@ function loadProgram(programPath: string): Record<string, unknown> {
     return require(resolved);
 }
 
+/** The monitor's request as the engine sees it: URN, aliases, options and dependencies. */
+interface RegisterRequest {
+    getType(): string;
+    getName(): string;
+    getParent(): string;
+    getProtect(): boolean;
+    getRetainondelete(): boolean;
+    getDeletebeforereplace(): boolean;
+    getAliasesList(): { getUrn(): string; getSpec(): { getName(): string; getType(): string; getParenturn(): string; getNoparent(): boolean } | undefined }[];
+    getPropertydependenciesMap(): { forEach(f: (v: { getUrnsList(): string[] }, k: string) => void): void };
+}
+interface MockMonitor {
+    newUrn(parent: string, type: string, name: string): string;
+    registerResource(req: RegisterRequest, callback: unknown): unknown;
+}
+
+/** Records every registration's options before the mocks see it (they get the inputs only). */
+function recordRegistrations(session: Session): void {
+    const monitor = (require("@pulumi/pulumi/runtime/settings") as { getMonitor(): MockMonitor }).getMonitor();
+    const original = monitor.registerResource.bind(monitor);
+    monitor.registerResource = (req, callback) => {
+        const parent = req.getParent();
+        const aliases = req.getAliasesList().map((a) => {
+            const spec = a.getSpec();
+            if (!spec) return a.getUrn();
+            return monitor.newUrn(spec.getNoparent() ? "" : spec.getParenturn() || parent, spec.getType() || req.getType(), spec.getName() || req.getName());
+        });
+        const propertyDependencies: Record<string, string[]> = {};
+        req.getPropertydependenciesMap().forEach((v, k) => (propertyDependencies[k] = v.getUrnsList()));
+        const reg: Registration = {
+            urn: monitor.newUrn(parent, req.getType(), req.getName()),
+            aliases,
+            protect: req.getProtect(),
+            retainOnDelete: req.getRetainondelete(),
+            deleteBeforeReplace: req.getDeletebeforereplace(),
+            propertyDependencies,
+        };
+        session.registrations.set(`${req.getType()}::${req.getName()}`, reg);
+        return original(req, callback);
+    };
+}
+
 /** Awaits `work`, but gives up as soon as a resource has failed or the deadline has passed. */
 async function until<T>(work: Promise<T>, failure: () => unknown, deadline: number, what: string): Promise<T> {
     let outcome: { value: T } | { error: unknown } | undefined;
@@ -135,7 +191,12 @@ export async function deploy(options: DeployOptions): Promise<DeployResult> {
     process.on("unhandledRejection", onUnhandled);
     const failure = () => session.errors[0] ?? unhandled[0];
     try {
-        await pulumi.runtime.setMocks(session.mocks(), project, options.stack, false);
+        await pulumi.runtime.setMocks(session.mocks(), project, options.stack, options.preview ?? false);
+        if (options.statePath) {
+            session.planner = new Planner(loadCheckpoint(options.statePath), { preview: options.preview ?? false, replace: options.replace, now: options.now });
+            session.preview = options.preview ?? false;
+            recordRegistrations(session);
+        }
         pulumi.runtime.setAllConfig(qualifiedConfig(project, options.config ?? {}));
         const program = loadProgram(options.programPath);
         const exported = pulumi.output(program) as unknown as OutputWithPromise<Record<string, unknown>>;
@@ -144,12 +205,21 @@ export async function deploy(options: DeployOptions): Promise<DeployResult> {
         await until(pulumi.runtime.disconnect(), failure, deadline, "resource registrations");
         await settle(session, deadline);
         if (failure()) throw failure();
-        return { outputs, resources: [...session.resources], elapsedMs: Date.now() - started };
+        await finishPlan(session, options, false);
+        return { steps: session.planner?.steps ?? [], outputs, resources: [...session.resources], elapsedMs: Date.now() - started };
     } catch (err) {
         // Let creations already running finish, as the engine does, so nothing appears later.
         await settle(session, deadline).catch(() => undefined);
+        await finishPlan(session, options, true).catch(() => undefined);
         throw session.errors[0] ?? err;
     } finally {
         process.off("unhandledRejection", onUnhandled);
     }
+}
+
+/** Deletes what the program no longer declares and writes the checkpoint (not in a preview). */
+async function finishPlan(session: Session, options: DeployOptions, failed: boolean): Promise<void> {
+    if (!session.planner || !options.statePath) return;
+    const state = await session.planner.finish(failed);
+    if (!options.preview) saveCheckpoint(options.statePath, state);
 }

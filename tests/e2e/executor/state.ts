@@ -4,6 +4,7 @@ import type * as pulumi from "@pulumi/pulumi";
 import { dockerHandlers } from "./docker";
 import { randomHandlers } from "./random";
 import { tlsHandlers } from "./tls";
+import type { Planner, Registration } from "./planner";
 import type { CreatedResource, Handler, HandlerContext, Inputs } from "./types";
 
 /** The runtime's marker for a secret value in serialized properties. */
@@ -25,6 +26,11 @@ export class Session {
     readonly resources: CreatedResource[] = [];
     readonly pending = new Set<Promise<unknown>>();
     readonly errors: Error[] = [];
+    /** Set when the deployment plans against a checkpoint (and, in a preview, changes nothing). */
+    planner?: Planner;
+    preview = false;
+    /** Each registration's options and dependencies, by "<type>::<name>", as the monitor received them. */
+    readonly registrations = new Map<string, Registration>();
 
     constructor(readonly ctx: HandlerContext) {}
 
@@ -57,7 +63,14 @@ export class Session {
             if (args.id) throw new Error(`reading or importing existing resources (id "${args.id}") is not supported`);
             const handler = handlers[args.type];
             if (!handler) throw new Error(`no e2e executor handler for resource type "${args.type}"`);
-            const { id, outputs } = await handler(this.ctx, args.name, inputs);
+            const reg = this.registrations.get(`${args.type}::${args.name}`);
+            const create = () => (this.preview ? previewCreate(handler, this.ctx, args.type, args.name, inputs) : handler(this.ctx, args.name, inputs));
+            const { id, outputs } = this.planner && reg
+                ? await this.planner.register(reg, args.type, args.name, args.inputs as Inputs, inputs, create).catch((err: Error & { partialId?: string }) => {
+                      if (err.partialId) this.planner!.recordPartial(reg, args.type, args.name, err.partialId, inputs, err.message);
+                      throw err;
+                  })
+                : await handler(this.ctx, args.name, inputs);
             this.resources.push({ type: args.type, name: args.name, id, inputs, outputs });
             return { id, state: { ...inputs, ...outputs } };
         } catch (err) {
@@ -68,6 +81,12 @@ export class Session {
             return { id: undefined, state: {} };
         }
     }
+}
+
+/** A preview creates nothing on the engine: tls and random values are computed, Docker objects are placeholders. */
+async function previewCreate(handler: Handler, ctx: HandlerContext, type: string, name: string, inputs: Inputs): Promise<{ id: string; outputs: Record<string, unknown> }> {
+    if (!type.startsWith("docker:")) return handler(ctx, name, inputs);
+    return { id: "(known after apply)", outputs: { ...inputs, name: inputs.name ?? name } };
 }
 
 let current: Session | undefined;
