@@ -134,3 +134,20 @@ test("TLS 1.2 as the minimum lets PgBouncer speak both versions", () => {
 test("a missing verifier is an error, not an empty password", () => {
   expect(() => renderUserlist(dev, {})).toThrow('no SCRAM verifier for role "app"');
 });
+
+test("reconcile.sql creates pg_stat_statements in postgres and in each application database, idempotently, after everything else", () => {
+  const spec = parseClusterConfig({ ...stackConfig("dev"), "pg-ha:databases": JSON.stringify(["app", "reports"]) });
+  const lines = renderReconcileSql(spec, verifiers(spec)).trimEnd().split("\n");
+  const create = "CREATE EXTENSION IF NOT EXISTS pg_stat_statements;";
+  // The session opened with psql -d postgres creates it there, then each database in turn.
+  expect(lines.slice(-5)).toEqual([create, "\\connect app", create, "\\connect reports", create]);
+  expect(lines.filter((l) => l.includes("pg_stat_statements") && !l.startsWith("--"))).toEqual([create, create, create]);
+  // Every database exists before the first \connect, and nothing follows the extension step.
+  const firstConnect = lines.indexOf("\\connect app");
+  for (const db of spec.databases) {
+    expect(lines.findIndex((l) => l.includes(`CREATE DATABASE ${db} OWNER ${db}`))).toBeLessThan(firstConnect);
+  }
+  const lastSlotStatement = Math.max(...lines.map((l, i) => (l.includes("pg_drop_replication_slot") ? i : -1)));
+  expect(lastSlotStatement).toBeGreaterThan(0);
+  expect(lastSlotStatement).toBeLessThan(firstConnect);
+});
