@@ -217,3 +217,36 @@ describe("failures", () => {
         expect(Date.now() - started).toBeLessThan(15_000);
     });
 });
+
+describe("stack references and image builds", () => {
+    const REF_PROGRAM = path.join(__dirname, "executor/fixtures/reference-program.ts");
+    const REF_STACK = "executor-selftest-ref";
+    const BUILT = `${PREFIX}:built`;
+    const other = { outputs: { greeting: "hello from the other stack", token: "t0ken" }, secretOutputNames: ["token"] };
+    const run = (config: Record<string, unknown>, stackReferences: Record<string, typeof other> = { "organization/other/dev": other }) =>
+        deploy({ programPath: REF_PROGRAM, stack: REF_STACK, config: { otherStack: "organization/other/dev", imageName: BUILT, ...config }, stackReferences });
+    afterEach(() => destroy({ stack: REF_STACK }));
+
+    test("a StackReference reads the outputs given for its stack, secret where that stack marks them", async () => {
+        const { outputs } = await run({});
+        expect(outputs.seen).toEqual({ greeting: other.outputs.greeting, token: "t0ken", greetingIsSecret: false, tokenIsSecret: true });
+    });
+
+    test("docker.Image builds the Dockerfile with its build args, offline, and reports the image id", async () => {
+        const { outputs } = await run({});
+        const id = sh("docker", ["image", "inspect", "-f", "{{.Id}}", BUILT]).trim();
+        expect(outputs.repoDigest).toBe(id);
+        expect(sh("docker", ["run", "--rm", id]).trim()).toBe(other.outputs.greeting);
+        expect(sh("docker", ["image", "inspect", "-f", `{{index .Config.Labels "${LABEL.stack}"}}`, BUILT]).trim()).toBe(REF_STACK);
+    });
+
+    test("a reference to a stack whose outputs were not given fails, naming the stack", async () => {
+        await expect(run({ otherStack: "organization/missing/dev" })).rejects.toThrow(
+            /pulumi:pulumi:StackReference "organization\/missing\/dev": no outputs given for stack "organization\/missing\/dev".*organization\/other\/dev/s,
+        );
+    });
+
+    test("an image that would be pushed is refused: no registry is reachable", async () => {
+        await expect(run({ skipPush: false })).rejects.toThrow(/docker:index\/image:Image "greeter": pushing .* set skipPush: true/);
+    });
+});

@@ -5,6 +5,7 @@
 #   pgha-test/postgres:18       Debian forky  (stand-in for postgres:18)
 #   pgha-test/postgres:17       Debian trixie (stand-in for postgres:17)
 #   pgha-test/pgbouncer:latest  Debian forky  (stand-in for edoburu/pgbouncer)
+#   pgha-test/node:latest       Debian trixie (stand-in for node:<version>-trixie-slim)
 #
 # How: debootstrap --variant=minbase into a scratch directory, chroot into it
 # to create the service user with the production uid/gid and apt-get install
@@ -16,7 +17,7 @@
 # (e.g. to pick up newer packages from the suites).
 #
 # Usage: tests/images/build.sh [IMAGE_KEY...]   (keys: postgres-18 postgres-17
-#        pgbouncer; default: all). Needs root, debootstrap and a running
+#        pgbouncer node; default: all). Needs root, debootstrap and a running
 #        docker engine (see setup-engine.sh). Only talks to deb.debian.org.
 set -euo pipefail
 
@@ -27,7 +28,7 @@ CACHE_ROOT=${PGHA_CACHE_ROOT:-/var/cache/pgha-debootstrap}
 WORK_ROOT=${PGHA_WORK_ROOT:-/var/tmp/pgha-images}
 LOG_DIR=$WORK_ROOT/logs
 LOCK_FILE=/var/lock/pgha-images.lock
-ALL_KEYS=(postgres-18 postgres-17 pgbouncer)
+ALL_KEYS=(postgres-18 postgres-17 pgbouncer node)
 SELF=$(readlink -f "${BASH_SOURCE[0]}")
 export DOCKER_BUILDKIT=0 # legacy builder: works offline with a local FROM image
 
@@ -64,6 +65,10 @@ spec() { # spec KEY  -> sets TAG SUITE DEBOOTSTRAP_SCRIPT KIND PG_MAJOR PGDATA_D
       EARLY_PACKAGES="systemd-standalone-sysusers systemd-standalone-tmpfiles"
       DEBOOTSTRAP_SCRIPT=/usr/share/debootstrap/scripts/sid
       ;;
+    node)
+      TAG=pgha-test/node:latest SUITE=trixie KIND=node
+      EXTRA_SOURCES="deb $MIRROR trixie-updates main|deb $SECURITY_MIRROR trixie-security main"
+      ;;
     *) echo "unknown image key: $1 (known: ${ALL_KEYS[*]})" >&2; return 1 ;;
   esac
 }
@@ -75,6 +80,7 @@ packages() { # packages KIND PG_MAJOR
     # edoburu/pgbouncer keeps Alpine's postgresql-client (psql, pg_isready)
     # in the image; health checks may rely on it.
     pgbouncer) echo "pgbouncer postgresql-client ca-certificates openssl" ;;
+    node)      echo "nodejs ca-certificates" ;;
   esac
 }
 
@@ -211,6 +217,16 @@ in_chroot_pgbouncer() { # in_chroot_pgbouncer PACKAGES...
   /usr/bin/pgbouncer --version
 }
 
+in_chroot_node() { # in_chroot_node PACKAGES...
+  set -euxo pipefail
+  # The official node images run services as node, uid/gid 1000, home /home/node.
+  groupadd --gid 1000 node
+  useradd --uid 1000 --gid node --shell /bin/bash --create-home node
+  apt-get install -y -q "$@"
+  [ "$(id -u node)" = 1000 ] && [ "$(id -g node)" = 1000 ]
+  node --version
+}
+
 in_chroot_finish() {
   set -euxo pipefail
   # Keep the host .deb cache (bind-mounted here) bounded: drop .debs that
@@ -242,7 +258,7 @@ recipe_hash() { # recipe_hash KEY
     # normalised function bodies (comments dropped): editing a comment does
     # not force a rebuild, changing a command does
     declare -f spec packages image_changes build_one build_one_exit remove_mounts \
-      in_chroot_prepare in_chroot_early_packages in_chroot_postgres in_chroot_pgbouncer in_chroot_finish
+      in_chroot_prepare in_chroot_early_packages in_chroot_postgres in_chroot_pgbouncer in_chroot_node in_chroot_finish
   } | sha256sum | cut -d' ' -f1
 }
 
@@ -269,6 +285,12 @@ image_changes() { # image_changes HASH  -> fills array CHANGES
         # edoburu/pgbouncer declares EXPOSE 5432 (its default listen_port)
         -c "EXPOSE 5432"
         -c 'CMD ["/usr/bin/pgbouncer","/etc/pgbouncer/pgbouncer.ini"]'
+      ) ;;
+    node)
+      CHANGES+=(
+        -c "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        -c "LABEL pgha.nodejs-package=$PKG_VERSION"
+        -c 'CMD ["node"]'
       ) ;;
   esac
   # STOPSIGNAL is not accepted by `docker import -c` (engine 20.10); the
@@ -367,6 +389,11 @@ build_one() { # build_one KEY HASH LOG
         "$(declare -f in_chroot_prepare in_chroot_early_packages in_chroot_pgbouncer); in_chroot_prepare; in_chroot_pgbouncer \"\$@\"" \
         bash $pkgs
       PKG_VERSION=$(chroot "$root" dpkg-query -W -f '${Version}' pgbouncer) ;;
+    node)
+      chroot "$root" "${in_env[@]}" /bin/bash -c \
+        "$(declare -f in_chroot_prepare in_chroot_node); in_chroot_prepare; in_chroot_node \"\$@\"" \
+        bash $pkgs
+      PKG_VERSION=$(chroot "$root" dpkg-query -W -f '${Version}' nodejs) ;;
   esac
   chroot "$root" "${in_env[@]}" /bin/bash -c "$(declare -f in_chroot_finish); in_chroot_finish"
   # Unmount before tar so neither /proc nor the cache end up in the image.
@@ -398,6 +425,7 @@ smoke() { # smoke KEY: print versions straight from the image
   case "$KIND" in
     postgres)  docker run --rm "$TAG" postgres --version ;;
     pgbouncer) docker run --rm "$TAG" pgbouncer --version | head -n 1 ;;
+    node)      docker run --rm "$TAG" node --version ;;
   esac
 }
 

@@ -5,6 +5,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
 import { sleep } from "./engine";
+import type { StackReferenceAnswer } from "./stack-reference";
 import { loadCheckpoint, Planner, saveCheckpoint, type Registration, type Step } from "./planner";
 import { startSession, type Session } from "./state";
 import type { CreatedResource } from "./types";
@@ -34,6 +35,8 @@ export interface DeployOptions {
     replace?: string[];
     /** The clock certificates are checked for renewal against (default: now). */
     now?: Date;
+    /** Outputs of other stacks by name ("org/project/stack"), answering `pulumi.StackReference`. */
+    stackReferences?: Record<string, StackReferenceAnswer>;
 }
 
 export interface DeployResult {
@@ -80,6 +83,15 @@ export function loadStackConfig(
 
 const SHARED_SDKS = ["@pulumi/pulumi", "@pulumi/docker", "@pulumi/random", "@pulumi/tls"];
 
+/** Where `request` resolves for a module in `dir`, or undefined when it does not. */
+function resolveFrom(dir: string, request: string): string | undefined {
+    try {
+        return require.resolve(request, { paths: [dir] });
+    } catch {
+        return undefined;
+    }
+}
+
 /** Requires the program afresh, so a second deploy in the same process runs it again. */
 function loadProgram(programPath: string): Record<string, unknown> {
     const resolved = require.resolve(path.resolve(programPath));
@@ -89,6 +101,9 @@ function loadProgram(programPath: string): Record<string, unknown> {
         for (const sdk of SHARED_SDKS) {
             const loaded = require(sdk);
             jest.doMock(sdk, () => loaded);
+            // A program with its own node_modules (examples/*) gets the same copies.
+            const own = resolveFrom(path.dirname(resolved), sdk);
+            if (own && own !== require.resolve(sdk)) jest.doMock(own, () => loaded);
         }
         let mod: Record<string, unknown> = {};
         jest.isolateModules(() => {
@@ -183,7 +198,7 @@ export async function deploy(options: DeployOptions): Promise<DeployResult> {
     const started = Date.now();
     const project = options.project ?? "pg-ha";
     const deadline = started + (options.timeoutMs ?? 15 * 60_000);
-    const session = startSession({ project, stack: options.stack });
+    const session = startSession({ project, stack: options.stack }, options.stackReferences);
     // Errors the program raises outside its exports (a throwing apply, an invoke) surface only
     // as unhandled rejections.
     const unhandled: unknown[] = [];

@@ -3,4 +3,5 @@ export { deploy, loadStackConfig, type DeployOptions, type DeployResult } from "
 export { cleanupLeftovers, destroy, replaceContainer } from "./teardown";
 export { LABEL } from "./engine";
 export { unwrapSecrets } from "./state";
+export type { StackReferenceAnswer } from "./stack-reference";
 export type { CreatedResource } from "./types";

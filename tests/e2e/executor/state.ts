@@ -2,7 +2,9 @@
 // order), the newResource calls still running, and the errors they raised.
 import type * as pulumi from "@pulumi/pulumi";
 import { dockerHandlers } from "./docker";
+import { imageHandlers } from "./image";
 import { randomHandlers } from "./random";
+import { readStackReference, STACK_REFERENCE_TYPE, type StackReferenceAnswer } from "./stack-reference";
 import { tlsHandlers } from "./tls";
 import type { Planner, Registration } from "./planner";
 import type { CreatedResource, Handler, HandlerContext, Inputs } from "./types";
@@ -11,7 +13,7 @@ import type { CreatedResource, Handler, HandlerContext, Inputs } from "./types";
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 const SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270";
 
-const handlers: Record<string, Handler> = { ...dockerHandlers, ...tlsHandlers, ...randomHandlers };
+const handlers: Record<string, Handler> = { ...dockerHandlers, ...imageHandlers, ...tlsHandlers, ...randomHandlers };
 
 /** Replaces every `{<sig>: <secret>, value}` wrapper, at any depth, by its value. */
 export function unwrapSecrets(value: unknown): unknown {
@@ -32,12 +34,17 @@ export class Session {
     /** Each registration's options and dependencies, by "<type>::<name>", as the monitor received them. */
     readonly registrations = new Map<string, Registration>();
 
-    constructor(readonly ctx: HandlerContext) {}
+    constructor(
+        readonly ctx: HandlerContext,
+        /** Outputs of other stacks, by stack name, answering the program's StackReferences. */
+        readonly stackReferences: Record<string, StackReferenceAnswer> = {},
+    ) {}
 
     /** The mocks passed to `pulumi.runtime.setMocks`: every custom resource becomes a real object. */
     mocks(): pulumi.runtime.Mocks {
         return {
-            newResource: (args) => this.track(this.newResource(args)),
+            newResource: (args) =>
+                args.type === STACK_REFERENCE_TYPE ? this.readStackReference(args) : this.track(this.newResource(args)),
             call: (args) => {
                 throw new Error(`the e2e executor implements no provider functions (invoke "${args.token}")`);
             },
@@ -49,6 +56,19 @@ export class Session {
         const settled = () => this.pending.delete(promise);
         promise.then(settled, settled);
         return promise;
+    }
+
+    /**
+     * A reference to a stack whose outputs were not given is an error; the read never completes,
+     * so nothing that depends on it runs (the engine stops there too).
+     */
+    private readStackReference(args: pulumi.runtime.MockResourceArgs): Promise<{ id: string; state: Record<string, unknown> }> {
+        try {
+            return Promise.resolve(readStackReference(this.stackReferences, args));
+        } catch (err) {
+            this.errors.push(new Error(`${args.type} "${args.name}": ${(err as Error).message}`, { cause: err }));
+            return new Promise(() => undefined);
+        }
     }
 
     private async newResource(args: pulumi.runtime.MockResourceArgs): Promise<{ id: string | undefined; state: Record<string, unknown> }> {
@@ -91,8 +111,8 @@ async function previewCreate(handler: Handler, ctx: HandlerContext, type: string
 
 let current: Session | undefined;
 
-export function startSession(ctx: HandlerContext): Session {
-    current = new Session(ctx);
+export function startSession(ctx: HandlerContext, stackReferences?: Record<string, StackReferenceAnswer>): Session {
+    current = new Session(ctx, stackReferences);
     return current;
 }
 
