@@ -60,8 +60,8 @@ function fixture(thousandErrors = 0): BenchResults {
   });
   const thousand = (script: Script, tps: number) => ({
     run: run(script, "persistent", 1000, tps, thousandErrors
-      ? { errorLines: thousandErrors, exitCode: 2, errors: [{ message: 'connection to server at "127.0.0.1", port N failed: FATAL:  no more connections allowed (max_client_conn)', count: thousandErrors }] }
-      : {}),
+      ? { durationS: 18, errorLines: thousandErrors, exitCode: 2, errors: [{ message: 'connection to server at "127.0.0.1", port N failed: FATAL:  no more connections allowed (max_client_conn)', count: thousandErrors }] }
+      : { durationS: 18 }),
     cpu: { seconds: 18, containers: { "pgha-bench-primary": 0.7, "pgha-bench-pgbouncer": 0.5 }, host: 1.9 },
     pools: { maxClients: 1000, maxWaiting: 970, maxServers: 30, samples: 17 },
   });
@@ -294,11 +294,15 @@ describe("connection cost", () => {
   test("the report gives the connection cost table beside the per-transaction ratios", () => {
     const report = renderReport(fixture(), { chart: "c.svg", json: "r.json" });
     expect(report).toContain("**What a connection costs on this machine** (measured in this run, before the grid: `pgbench -C -c 1 -t 50`");
-    expect(report).toContain("| stock PostgreSQL, Unix socket, no TLS (trust) | 50 | **31.2** | 30 | 1.0× |");
-    expect(report).toContain("| cluster primary, published port, TLS 1.3 + SCRAM | 50 | **56.4** | 17 | 1.8× |");
-    expect(report).toContain("| PgBouncer, published port, TLS 1.3 + SCRAM | 50 | **9.4** | 99 | 0.3× |");
+    expect(report).toContain("| stock PostgreSQL, Unix socket, no TLS (trust) | 50 | **31.2** | 30.1 | 1.0× |");
+    expect(report).toContain("| cluster primary, published port, TLS 1.3 + SCRAM | 50 | **56.4** | 17.2 | 1.8× |");
+    expect(report).toContain("| PgBouncer, published port, TLS 1.3 + SCRAM | 50 | **9.4** | 98.5 | 0.3× |");
     expect(report).toContain("connection cost alone puts the per-transaction ratio (pooled / direct, below) at about **6.0×** on this machine");
     expect(report.indexOf("What a connection costs")).toBeLessThan(report.indexOf("**A new connection per transaction (-C)**"));
+    // The method says how the windows were sized from it and what fails a run.
+    expect(report).toContain("Each window is sized to leave at least 3 steady 1-s samples after all clients connected");
+    expect(report).toContain("windows stay within 5 to 12 s (used: 5 s). A run that completes no transaction, or leaves fewer than 3 steady samples, is a failed measurement");
+    expect(report).toContain("`-c 1000 -T 18` (sized the same way, within 18 to 30 s); all clients connect first");
   });
 });
 
