@@ -6,6 +6,7 @@
 import * as net from "net";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
+import { canonicalParameters, parameterProblems, sizeInKb } from "./config-templates/parameters";
 import { clusterTuning, parseMemory, walSenders } from "./config-templates/tuning";
 import {
   type ClusterSpec, type PoolMode, type PostgresMajor, READ_ONLY_SUFFIX, type Storage,
@@ -28,7 +29,7 @@ export const RESERVED_NAMES = ["postgres", "replicator", "monitor", "pgbouncer",
 // ---------------------------------------------------------------------------------------------
 // Settings: one entry per `pg-ha:<key>`. Pulumi.yaml declares the same keys (a test holds them equal).
 
-type PulumiType = "string" | "integer" | "boolean" | "array";
+type PulumiType = "string" | "integer" | "boolean" | "array" | "object";
 interface Setting<T> {
   type: PulumiType;
   description: string;
@@ -218,6 +219,14 @@ export const SETTINGS = {
     accepted: "an IPv4 network in CIDR form with a prefix from /16 to /28, such as 172.30.10.0/24",
     schema: z.string().refine(isSubnet),
   },
+  postgresParameters: {
+    type: "object", default: {} as Record<string, string>,
+    description: "PostgreSQL parameters set over the tuning, name -> value (e.g. work_mem: 32MB); parameters the cluster manages itself are refused.",
+    accepted: "a map of PostgreSQL parameter names to values (strings, numbers or booleans)",
+    schema: z
+      .record(z.string(), z.union([z.string(), z.number(), z.boolean()]))
+      .transform((m) => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, typeof v === "boolean" ? (v ? "on" : "off") : String(v)]))),
+  },
 } satisfies Record<string, Setting<unknown>>;
 
 export type SettingKey = keyof typeof SETTINGS;
@@ -240,6 +249,7 @@ function fromConfigString(type: PulumiType, raw: string): unknown {
     case "boolean":
       return raw === "true" ? true : raw === "false" ? false : raw;
     case "array":
+    case "object":
       try {
         return JSON.parse(raw);
       } catch {
@@ -282,6 +292,11 @@ export function parseClusterConfig(raw: Record<string, string>): ClusterSpec {
     if (parsed.success) values[key] = parsed.data;
     else problems.push(`${fullKey} = ${JSON.stringify(raw[fullKey])} is not accepted; expected ${setting.accepted}`);
   }
+  // Parameter names and value forms depend on the major version, so they are checked once both parsed.
+  if (values.postgresParameters !== undefined && values.postgresMajor !== undefined) {
+    const parameters = values.postgresParameters as Settings["postgresParameters"];
+    problems.push(...parameterProblems(values.postgresMajor as PostgresMajor, parameters).map((p) => `${PROJECT}:postgresParameters ${p}`));
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   const spec = buildSpec(values as Settings);
@@ -320,6 +335,9 @@ function buildSpec(s: Settings): ClusterSpec {
     },
   };
   const derivedMaxConnections = Math.ceil((requiredConnections(partial) + DIRECT_CONNECTION_HEADROOM) / 10) * 10;
+  const postgresParameters = canonicalParameters(s.postgresMajor as PostgresMajor, s.postgresParameters);
+  // max_connections set as a parameter is the one every budget and the tuning work with.
+  const parameterMaxConnections = postgresParameters.max_connections === undefined ? undefined : Math.round(Number(postgresParameters.max_connections));
   return {
     ...partial,
     clusterName: s.clusterName,
@@ -335,7 +353,7 @@ function buildSpec(s: Settings): ClusterSpec {
       cpus: s.nodeCpus,
       storage: s.storageType as Storage,
       workload: s.workload as Workload,
-      maxConnections: s.maxConnections === 0 ? derivedMaxConnections : s.maxConnections,
+      maxConnections: parameterMaxConnections ?? (s.maxConnections === 0 ? derivedMaxConnections : s.maxConnections),
     },
     publish: {
       address: s.publishAddress,
@@ -354,6 +372,7 @@ function buildSpec(s: Settings): ClusterSpec {
     protectData: s.protectData,
     slowQueryMs: s.slowQueryMs,
     networkSubnet: s.networkSubnet,
+    postgresParameters,
   };
 }
 
@@ -396,23 +415,34 @@ function crossFieldProblems(spec: ClusterSpec, s: Settings): string[] {
   if (pool.maxDbConnections > pool.maxClientConn) {
     problems.push(`${key("maxDbConnections")} = ${pool.maxDbConnections} exceeds ${key("maxClientConn")} = ${pool.maxClientConn}: server connections beyond the client limit can never be used`);
   }
+  const parameters = spec.postgresParameters;
+  const maxConnectionsName = parameters.max_connections === undefined ? key("maxConnections") : `${key("postgresParameters")} max_connections`;
+  if (parameters.max_connections !== undefined && s.maxConnections !== 0 && s.maxConnections !== spec.node.maxConnections) {
+    problems.push(`${key("postgresParameters")} sets max_connections = ${parameters.max_connections} but ${key("maxConnections")} = ${s.maxConnections}; set only one of them`);
+  }
   const required = requiredConnections(spec);
   if (spec.node.maxConnections < required) {
     problems.push(
-      `${key("maxConnections")} = ${spec.node.maxConnections} is too small: ${spec.databases.length} database(s) x (${key("maxDbConnections")} ${pool.maxDbConnections} + ${key("reservePoolSize")} ${pool.reservePoolSize}) + ${SUPERUSER_RESERVED_CONNECTIONS} superuser-reserved + ${walSenders(spec.replicas)} WAL senders = ${required}`,
+      `${maxConnectionsName} = ${spec.node.maxConnections} is too small: ${spec.databases.length} database(s) x (${key("maxDbConnections")} ${pool.maxDbConnections} + ${key("reservePoolSize")} ${pool.reservePoolSize}) + ${SUPERUSER_RESERVED_CONNECTIONS} superuser-reserved + ${walSenders(spec.replicas)} WAL senders = ${required}`,
     );
   }
   if (spec.tls.renewBeforeDays >= spec.tls.validityDays) {
     problems.push(`${key("tlsRenewBeforeDays")} = ${spec.tls.renewBeforeDays} must be below ${key("tlsValidityDays")} = ${spec.tls.validityDays}`);
   }
   if (problems.length === 0) {
+    // What the servers will run with: the tuning, unless pg-ha:postgresParameters sets it.
     const tuning = clusterTuning(spec);
-    const sharedBuffersMb = parseMemory(tuning.shared_buffers) / 1024;
-    const perBackendMb = parseMemory(tuning.work_mem) / 1024 + BACKEND_BASELINE_MB;
-    const neededMb = Math.ceil(sharedBuffersMb + spec.node.maxConnections * perBackendMb);
+    const memory = (name: "shared_buffers" | "work_mem") =>
+      parameters[name] === undefined
+        ? { kb: parseMemory(tuning[name]), shown: tuning[name] }
+        : { kb: sizeInKb(spec.postgres.major, name, parameters[name]), shown: `${parameters[name]} from ${key("postgresParameters")}` };
+    const sharedBuffers = memory("shared_buffers");
+    const workMem = memory("work_mem");
+    const overridden = ["shared_buffers", "work_mem", "max_connections"].some((name) => parameters[name] !== undefined);
+    const neededMb = Math.ceil(sharedBuffers.kb / 1024 + spec.node.maxConnections * (workMem.kb / 1024 + BACKEND_BASELINE_MB));
     if (neededMb > spec.node.memoryMb) {
       problems.push(
-        `${key("nodeMemoryMb")} = ${spec.node.memoryMb} cannot hold shared_buffers (${tuning.shared_buffers}) plus ${spec.node.maxConnections} connections x (work_mem ${tuning.work_mem} + ${BACKEND_BASELINE_MB}MB): needs at least ${neededMb}; raise ${key("nodeMemoryMb")} or lower ${key("maxConnections")}`,
+        `${key("nodeMemoryMb")} = ${spec.node.memoryMb} cannot hold shared_buffers (${sharedBuffers.shown}) plus ${spec.node.maxConnections} connections x (work_mem ${workMem.shown} + ${BACKEND_BASELINE_MB}MB): needs at least ${neededMb}; raise ${key("nodeMemoryMb")} or lower ${key("maxConnections")}${overridden ? ` or the values ${key("postgresParameters")} sets` : ""}`,
       );
     }
   }

@@ -36,6 +36,11 @@ export interface ClusterSpec {
   protectData: boolean;
   slowQueryMs: number;
   networkSubnet: string;
+  /**
+   * PostgreSQL parameters set over the tuning (pg-ha:postgresParameters), under PostgreSQL's own
+   * names, already checked. Plain data any renderer applies after the tuning.
+   */
+  postgresParameters: Readonly<Record<string, string>>;
 }
 
 /** PostgreSQL's own reserve for superusers (its default), counted in the connection budget. */

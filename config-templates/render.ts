@@ -11,6 +11,7 @@ import {
   type PostgresNode, REPLICATION_ROLE, SUPERUSER,
   primaryNode, readOnlyHosts, replicaNodes,
 } from "../topology";
+import { quoteConfValue } from "./parameters";
 import { clusterTuningSettings } from "./tuning";
 
 function render(template: string, view: object): string {
@@ -77,6 +78,7 @@ export function renderPostgresqlConf(spec: ClusterSpec, node: PostgresNode): str
     standby: standby ? { primaryConninfo: replicationConninfo(spec, node), slot: node.slot } : false,
     walArchiving: spec.walArchiving ? { walArchive: PATHS.walArchive } : false,
     slowQueryMs: spec.slowQueryMs,
+    operatorParameters: Object.entries(spec.postgresParameters).map(([name, value]) => ({ name, value: quoteConfValue(value) })),
   });
 }
 

@@ -18,7 +18,7 @@ const ROOT = path.join(__dirname, "..", "..");
 const LAYERS: { name: string; holds: (file: string) => boolean }[] = [
   { name: "spec (the cluster's shape, shared constants)", holds: (f) => f === "spec.ts" },
   { name: "topology (names and places derived from the spec)", holds: (f) => f === "topology.ts" },
-  { name: "tuning", holds: (f) => f === "config-templates/pgtune.ts" || f === "config-templates/tuning.ts" },
+  { name: "tuning and parameters", holds: (f) => ["config-templates/pgtune.ts", "config-templates/tuning.ts", "config-templates/parameters.ts"].includes(f) },
   { name: "stack config (settings -> validated spec)", holds: (f) => f === "config.ts" },
   { name: "rendered files", holds: (f) => f.startsWith("config-templates/") },
   { name: "container inputs", holds: (f) => f.startsWith("components/") },
