@@ -28,6 +28,14 @@ export function cpusString(cpus: number): string {
   return Number.isInteger(cpus) ? cpus.toFixed(1) : String(cpus);
 }
 
+/**
+ * Docker's init (`--init`, tini) as PID 1, never the server: a process orphaned inside the
+ * container (a health-check client Docker gave up on) is re-parented to PID 1, and a postmaster
+ * takes the exit of a child it did not start for a crashed backend and restarts every server
+ * process. tini reaps such orphans and passes stop signals on to the server.
+ */
+export const REAPING_INIT = { init: true };
+
 /** Bounded json-file logs, so a chatty server cannot fill the host's disk. */
 export const LOG_OPTIONS = { logDriver: "json-file", logOpts: { "max-size": "50m", "max-file": "3" } };
 

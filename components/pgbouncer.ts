@@ -2,7 +2,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { ClusterSpec } from "../spec";
 import { renderPgbouncerIni, renderUserlist, script, type Verifiers } from "../config-templates/render";
-import { clusterLabels, healthcheck, LOG_OPTIONS, upload } from "./container-defaults";
+import { clusterLabels, healthcheck, LOG_OPTIONS, REAPING_INIT, upload } from "./container-defaults";
 import { secretFiles } from "./secret-files";
 import type { KeyPair } from "./tls";
 import { PATHS, PGBOUNCER_PORT, pgbouncerName } from "../topology";
@@ -72,6 +72,7 @@ export class PgBouncer extends pulumi.ComponentResource {
       memory: PGBOUNCER_MEMORY_MB,
       memorySwap: PGBOUNCER_MEMORY_MB,
       labels: [...clusterLabels(spec.clusterName, "pgbouncer", containerName), secrets.label],
+      ...REAPING_INIT,
       ...LOG_OPTIONS,
     }, { parent: this, deleteBeforeReplace: true, dependsOn: args.servers });
     this.registerOutputs({ containerName: this.container.name });

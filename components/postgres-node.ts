@@ -3,7 +3,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { ClusterSpec } from "../spec";
 import { renderPgHbaConf, renderPostgresqlConf, script } from "../config-templates/render";
-import { clusterLabels, cpusString, healthcheck, LOG_OPTIONS, type Upload, upload } from "./container-defaults";
+import { clusterLabels, cpusString, healthcheck, LOG_OPTIONS, REAPING_INIT, type Upload, upload } from "./container-defaults";
 import type { SecretMount } from "./secret-files";
 import type { KeyPair } from "./tls";
 import { dataLayout, PATHS, POSTGRES_PORT, type PostgresNode } from "../topology";
@@ -73,6 +73,7 @@ export function postgresContainerArgs(args: PostgresNodeArgs, extraUploads: Uplo
     // Parallel query uses POSIX shared memory; Docker's default /dev/shm is only 64 MB.
     shmSize: Math.max(128, Math.floor(spec.node.memoryMb / 4)),
     labels: [...clusterLabels(spec.clusterName, node.role, node.name), secrets.label],
+    ...REAPING_INIT,
     ...LOG_OPTIONS,
   };
 }

@@ -10,7 +10,7 @@
 import * as path from "path";
 import * as docker from "@pulumi/docker";
 import type * as pulumi from "@pulumi/pulumi";
-import type { Upload } from "./container-defaults";
+import { REAPING_INIT, type Upload } from "./container-defaults";
 
 export interface SecretFilesArgs {
   /** Name of the container the files are for; the volume and the writer are named after it. */
@@ -41,6 +41,8 @@ export function secretFiles(parent: pulumi.Resource, args: SecretFilesArgs): Sec
     volumes: [{ volumeName: volume.name, containerPath: directory }],
     uploads: args.files,
     labels: args.labels,
+    // Never started, but were it ever, no process of it would be PID 1 either.
+    ...REAPING_INIT,
   }, { parent, deleteBeforeReplace: true });
   return {
     volume: { volumeName: volume.name, containerPath: directory, readOnly: true },

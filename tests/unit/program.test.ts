@@ -42,6 +42,20 @@ function containerInputs(run: ProgramRun, name: string): Record<string, any> {
   return unwrapSecrets(container.inputs) as Record<string, any>;
 }
 
+/** The commands a health script runs that may block, each with its `timeout -s KILL N` bound (undefined: unbounded). */
+function clientBounds(script: string): { client: string; seconds?: number }[] {
+  const code = script.split("\n").filter((line) => !line.trimStart().startsWith("#")).join("\n");
+  return [...code.matchAll(/(?:timeout -s KILL (\d+) )?\b(pg_isready|psql|grep|curl|nc|pgbouncer)\b/g)]
+    .map(([, seconds, client]) => ({ client, seconds: seconds === undefined ? undefined : Number(seconds) }));
+}
+
+/** A healthcheck duration as the component writes it ("5s"). */
+function goSeconds(duration: string): number {
+  const m = /^(\d+)s$/.exec(duration);
+  if (!m) throw new Error(`unexpected healthcheck duration ${duration}`);
+  return Number(m[1]);
+}
+
 describe.each([
   ["dev", 1, ["pgha-dev-primary", "pgha-dev-replica-1", "pgha-dev-pgbouncer"]],
   ["prod", 2, ["pgha-prod-primary", "pgha-prod-replica-1", "pgha-prod-replica-2", "pgha-prod-pgbouncer"]],
@@ -125,6 +139,27 @@ describe.each([
       expect(c.stopSignal).toBe("SIGINT");
       expect(c.restart).toBe("unless-stopped");
       expect(c.labels).toContainEqual({ label: "pgha.cluster", value: `pgha-${stack}` });
+    }
+  });
+
+  test("every container runs under Docker's init, which reaps orphans, so no server is PID 1", () => {
+    const all = byType(run, CONTAINER);
+    expect(servers(all).map((c) => c.name)).toEqual([...containers]);
+    for (const c of all) expect(unwrapSecrets(c.inputs)).toMatchObject({ name: c.name, init: true });
+  });
+
+  test("each health check bounds every client it runs, together below the healthcheck's timeout", () => {
+    for (const name of containers) {
+      const c = containerInputs(run, name);
+      const [kind, scriptPath] = c.healthcheck.tests;
+      expect(kind).toBe("CMD");
+      const script: string = c.uploads.find((u: any) => u.file === scriptPath).content;
+      const bounds = clientBounds(script);
+      expect(bounds.length).toBeGreaterThan(0);
+      for (const b of bounds) expect({ client: b.client, boundSeconds: b.seconds }).toEqual({ client: b.client, boundSeconds: expect.any(Number) });
+      const total = bounds.reduce((sum, b) => sum + (b.seconds ?? Infinity), 0);
+      // A second left for Docker to start the check (docker exec) on a loaded machine.
+      expect(total).toBeLessThanOrEqual(goSeconds(c.healthcheck.timeout) - 1);
     }
   });
 
