@@ -53,6 +53,9 @@ const MANAGED: [RegExp, string][] = [
   [/^(shared_preload_libraries|cluster_name|superuser_reserved_connections)$/,
     "the cluster relies on it (pg_stat_statements and auto_explain preloaded, each node named after its container, 3 superuser connections in the pool budget)"],
   [/^(log_destination|logging_collector)$/, "servers log to stderr, where `docker logs` reads them"],
+  // The start-up step sets roles' SCRAM verifiers with log_statement off; these would log them anyway.
+  [/^(log_min_duration_sample|log_statement_sample_rate|log_transaction_sample_rate|debug_print_\w+)$/,
+    "it would write statements with their constants to the server log, the SCRAM verifiers the cluster sets at start among them"],
 ];
 
 /** Why the cluster manages NAME, or undefined when an operator may set it. */

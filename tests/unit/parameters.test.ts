@@ -37,6 +37,7 @@ describe("parameters the cluster manages are refused; tuning and behaviour are o
     "archive_mode", "archive_command", "restore_command", "primary_conninfo", "primary_slot_name", "synchronous_standby_names",
     "synchronous_commit", "max_wal_senders", "max_replication_slots", "wal_level", "hot_standby", "max_slot_wal_keep_size",
     "password_encryption", "shared_preload_libraries", "log_destination",
+    "log_min_duration_sample", "log_transaction_sample_rate", "debug_print_parse",
   ])("%s is managed, with a reason", (name) => {
     expect(managedReason(name)).toEqual(expect.any(String));
     expect(parameterCatalog(18).has(name)).toBe(true);
