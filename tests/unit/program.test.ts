@@ -45,7 +45,7 @@ function containerInputs(run: ProgramRun, name: string): Record<string, any> {
 /** The commands a health script runs that may block, each with its `timeout -s KILL N` bound (undefined: unbounded). */
 function clientBounds(script: string): { client: string; seconds?: number }[] {
   const code = script.split("\n").filter((line) => !line.trimStart().startsWith("#")).join("\n");
-  return [...code.matchAll(/(?:timeout -s KILL (\d+) )?\b(pg_isready|psql|grep|curl|nc|pgbouncer)\b/g)]
+  return [...code.matchAll(/(?:timeout -s KILL (\d+) )?\b(pg_isready|psql|grep|curl|wget|nc|etcdctl|patronictl|python3|bash|pgbouncer)\b/g)]
     .map(([, seconds, client]) => ({ client, seconds: seconds === undefined ? undefined : Number(seconds) }));
 }
 
