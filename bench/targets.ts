@@ -6,7 +6,7 @@ import { healthcheck } from "../components/container-defaults";
 import { SCRAM_ITERATIONS } from "../config-templates/scram";
 import { type ConnectionCost, costOf } from "./connections";
 import type { BenchResults } from "./results";
-import { type GridRow, type PointFigures, summarize } from "./summary";
+import { type GridRow, type PointFigures, runFailure, summarize } from "./summary";
 
 export interface TargetVerdict {
   id: string;
@@ -248,6 +248,8 @@ function lagTarget(r: BenchResults): TargetVerdict {
   const goal = "replica replay lag p99 < 1 MB during the TPC-B-like write load";
   const title = "Replication lag";
   if (!r.lag) return notMeasured("lag", title, goal, "The replication-lag phase did not run.");
+  const loadFailure = runFailure(r.lag.load, r.settings.minSteadySamples);
+  if (loadFailure !== undefined) return failedMeasurement("lag", title, goal, [`the TPC-B-like load ${loadFailure}`]);
   const { lag, load } = r.lag;
   const replicas = Object.entries(lag.replicas);
   if (replicas.length === 0 || replicas.some(([, x]) => !x.replayBytes)) return notMeasured("lag", title, goal, `No lag samples${r.lag.samplerError ? `: ${r.lag.samplerError}` : ""}.`);

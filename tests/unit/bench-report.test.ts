@@ -261,6 +261,15 @@ describe("failed measurements", () => {
     expect(measurementFailures(r).map((x) => x.phase)).toEqual(["thousand: tpcb-like 1000 clients pooled"]);
   });
 
+  test("replication lag under a load that ran nothing is a failed measurement, not 'met'", () => {
+    const r = fixture();
+    r.lag!.load = { ...empty("tpcb-like", "persistent", 50), durationS: 15, initialConnectionMs: 15_200 };
+    const t = evaluateTargets(r).find((x) => x.id === "lag")!;
+    expect(t.met).toBeUndefined();
+    expect(t.failed).toBe("the TPC-B-like load completed no transaction in its 15 s window, its clients took 15.2 s to connect");
+    expect(measurementFailures(r).map((x) => x.phase)).toEqual(["lag: tpcb-like load"]);
+  });
+
   test("a failed tuning run is left out of the medians and shown as failed", () => {
     const r = fixture();
     const failed = r.tuning!.runs.find((x) => x.config === "stock" && x.rep === 2 && x.script === "select-only")!;
