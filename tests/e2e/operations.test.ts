@@ -13,7 +13,7 @@ import * as os from "os";
 import * as path from "path";
 import { Client } from "pg";
 import {
-  allStreaming, deployCluster, type DeployedCluster, docker, healthOf, pgConfig, query, removeCluster, report, waitFor,
+  allStreaming, deployCluster, type DeployedCluster, docker, healthOf, pgConfig, removeCluster, report, waitFor,
 } from "./support/cluster";
 import {
   OPS_CHECKS, type OpsBlock, type OpsContext, README_PATH, opsBlocks, runOperatorShell, writePulumiStackOutput,
@@ -45,10 +45,23 @@ let held: Client[] = [];
 
 const databaseUrls = () => (cluster.outputs as unknown as { databaseUrls: DatabaseUrls }).databaseUrls;
 
+/** A connected `pg` client; the connect timeout is generous, as the shared machine may be loaded. */
+async function connect(url: string): Promise<Client> {
+  const client = new Client({ ...pgConfig(url, cluster.outputs.caCertPem), connectionTimeoutMillis: 60_000 });
+  client.on("error", () => undefined);
+  await client.connect();
+  return client;
+}
+
 /** Statements in each application database that pg_stat_statements must then show. */
 async function probeEveryDatabase(): Promise<void> {
   for (const database of OPS.databases) {
-    await query(databaseUrls()[database].hostDirectUrl, cluster.outputs.caCertPem, `SELECT pg_sleep(${PROBE.minMs / 1000}) AS ${PROBE.word}`);
+    const client = await connect(databaseUrls()[database].hostDirectUrl);
+    try {
+      await client.query(`SELECT pg_sleep(${PROBE.minMs / 1000}) AS ${PROBE.word}`);
+    } finally {
+      await client.end();
+    }
   }
 }
 
@@ -57,11 +70,9 @@ async function holdClients(): Promise<void> {
   for (const database of OPS.databases) {
     const urls = databaseUrls()[database];
     for (const url of [urls.hostDirectUrl, urls.hostPooledUrl, urls.hostReadOnlyUrl]) {
-      const client = new Client(pgConfig(url, cluster.outputs.caCertPem));
-      client.on("error", () => undefined);
-      await client.connect();
-      await client.query("SELECT 1");
+      const client = await connect(url);
       held.push(client);
+      await client.query("SELECT 1");
     }
   }
 }
@@ -93,7 +104,7 @@ beforeAll(async () => {
   await probeEveryDatabase();
   await holdClients();
   report(`operations: ${OPS.clusterName} up in ${(cluster.elapsedMs / 1000).toFixed(1)} s; README has ${checks.length} ops-check blocks: ${checks.map((b) => b.name).join(", ")}`);
-}, 420_000);
+}, 600_000);
 
 afterAll(async () => {
   await releaseClients();
@@ -127,8 +138,8 @@ test("a restart of the primary runs its reconcile step again over the existing e
   await releaseClients();
   const start = Date.now();
   await docker("restart", "-t", "30", cluster.primary);
-  await waitFor(`${cluster.primary} healthy`, async () => (await healthOf(cluster.primary)) === "healthy", 120_000, 500);
-  await waitFor("every replica streaming again", () => allStreaming(cluster), 120_000, 500);
+  await waitFor(`${cluster.primary} healthy`, async () => (await healthOf(cluster.primary)) === "healthy", 180_000, 500);
+  await waitFor("every replica streaming again", () => allStreaming(cluster), 180_000, 500);
   // The reconcile step ran again and met each extension already there: postgres and every database.
   const logs = spawnSync("docker", ["logs", "--since", new Date(start - 1000).toISOString(), cluster.primary], { encoding: "utf8" });
   const skipped = (logs.stdout + logs.stderr).match(/extension "pg_stat_statements" already exists, skipping/g) ?? [];
@@ -138,4 +149,4 @@ test("a restart of the primary runs its reconcile step again over the existing e
   expect(run.stderr).toBe("");
   expect(run.status).toBe(0);
   report(`operations after a primary restart (${((Date.now() - start) / 1000).toFixed(1)} s): ${OPS_CHECKS["pg-stat-statements"].verify(run, ctx)}`);
-});
+}, 600_000);

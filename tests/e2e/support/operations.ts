@@ -138,13 +138,14 @@ export interface ShellRun {
 
 /**
  * Runs SCRIPT in bash with -e -u -o pipefail in CWD, with BIN_DIR first on PATH. Nothing of the
- * caller's libpq environment (PG*) leaks in: the script must set what it needs itself.
+ * caller's libpq environment (PG*) leaks in: the script must set what it needs itself. Only a
+ * connect timeout is set, generous for a loaded machine, so an unreachable server fails the block.
  */
-export function runOperatorShell(script: string, cwd: string, binDir: string, timeoutMs = 90_000): ShellRun {
+export function runOperatorShell(script: string, cwd: string, binDir: string, timeoutMs = 150_000): ShellRun {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("PG")));
   const r = spawnSync("bash", ["-euo", "pipefail", "-c", script], {
     cwd,
-    env: { ...env, PATH: `${binDir}:${process.env.PATH}`, PSQLRC: "/dev/null", PGCONNECT_TIMEOUT: "10" },
+    env: { ...env, PATH: `${binDir}:${process.env.PATH}`, PSQLRC: "/dev/null", PGCONNECT_TIMEOUT: "60" },
     encoding: "utf8",
     timeout: timeoutMs,
   });
