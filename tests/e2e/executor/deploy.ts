@@ -6,7 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
 import { sleep } from "./engine";
 import type { StackReferenceAnswer } from "./stack-reference";
-import { loadCheckpoint, Planner, saveCheckpoint, type Registration, type Step } from "./planner";
+import { loadCheckpoint, Planner, saveCheckpoint, type Registration, type StateEntry, type Step } from "./planner";
 import { startSession, type Session } from "./state";
 import type { CreatedResource } from "./types";
 
@@ -42,6 +42,8 @@ export interface DeployOptions {
 export interface DeployResult {
     /** The plan's steps, in the engine's order (only with `statePath`). */
     steps: Step[];
+    /** The state the plan leads to (written to `statePath` unless this was a preview). */
+    state: StateEntry[];
     outputs: Record<string, unknown>;
     resources: CreatedResource[];
     elapsedMs: number;
@@ -220,8 +222,8 @@ export async function deploy(options: DeployOptions): Promise<DeployResult> {
         await until(pulumi.runtime.disconnect(), failure, deadline, "resource registrations");
         await settle(session, deadline);
         if (failure()) throw failure();
-        await finishPlan(session, options, false);
-        return { steps: session.planner?.steps ?? [], outputs, resources: [...session.resources], elapsedMs: Date.now() - started };
+        const state = await finishPlan(session, options, false);
+        return { steps: session.planner?.steps ?? [], state, outputs, resources: [...session.resources], elapsedMs: Date.now() - started };
     } catch (err) {
         // Let creations already running finish, as the engine does, so nothing appears later.
         await settle(session, deadline).catch(() => undefined);
@@ -233,8 +235,9 @@ export async function deploy(options: DeployOptions): Promise<DeployResult> {
 }
 
 /** Deletes what the program no longer declares and writes the checkpoint (not in a preview). */
-async function finishPlan(session: Session, options: DeployOptions, failed: boolean): Promise<void> {
-    if (!session.planner || !options.statePath) return;
+async function finishPlan(session: Session, options: DeployOptions, failed: boolean): Promise<StateEntry[]> {
+    if (!session.planner || !options.statePath) return [];
     const state = await session.planner.finish(failed);
     if (!options.preview) saveCheckpoint(options.statePath, state);
+    return state;
 }

@@ -70,7 +70,7 @@ export function formatPlan(steps: Step[], stack: string, preview: boolean): stri
     const out = [`${preview ? "Previewing" : "Updating"} update (${stack}):`];
     for (const s of steps.filter((s) => s.op !== "same")) {
         const order = s.op === "replace" ? (s.deleteFirst ? ", delete before replace" : ", create before delete") : "";
-        const because = s.dependentOf ? `, because ${s.dependentOf.split("::").pop()} is replaced first` : "";
+        const because = s.dependentOf ? `, because ${s.dependentOf.split("::").pop()} is replaced first` : s.retained ? ", retained: kept on the engine" : "";
         out.push(`    ${SYMBOL[s.op]}${s.type}: (${s.op}${order}${because})`, `        [urn=${s.urn}]`);
         for (const c of s.changes) out.push(...changeLines(c));
     }

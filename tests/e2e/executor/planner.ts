@@ -49,6 +49,8 @@ export interface Step {
     deleteFirst?: boolean;
     /** Replaced because a resource it depends on is replaced first. */
     dependentOf?: string;
+    /** Deleted from the state only: `retainOnDelete` leaves the object on the engine. */
+    retained?: boolean;
 }
 
 export interface Registration {
@@ -303,7 +305,7 @@ export class Planner {
             for (const e of [...this.replacedLater].reverse()) await this.deleteObject(e);
             for (const e of [...unclaimed].reverse()) {
                 if (e.protect) throw this.protectedError(e, "delete");
-                this.steps.push({ op: "delete", urn: e.urn, type: e.type, name: e.name, changes: [] });
+                this.steps.push({ op: "delete", urn: e.urn, type: e.type, name: e.name, changes: [], ...(e.retainOnDelete ? { retained: true } : {}) });
                 if (!this.deletedEarly.has(e.urn)) await this.deleteObject(e);
             }
             return [...this.next];
