@@ -67,7 +67,7 @@ function changeLines(c: PropertyChange): string[] {
 }
 
 export function formatPlan(steps: Step[], stack: string, preview: boolean): string {
-    const out = [`${preview ? "Previewing" : "Updating"} update (${stack}):`];
+    const out = [`${preview ? "Previewing update" : "Updating"} (${stack}):`];
     for (const s of steps.filter((s) => s.op !== "same")) {
         const order = s.op === "replace" ? (s.deleteFirst ? ", delete before replace" : ", create before delete") : "";
         const because = s.dependentOf ? `, because ${s.dependentOf.split("::").pop()} is replaced first` : s.retained ? ", retained: kept on the engine" : "";
