@@ -6,6 +6,7 @@
 #   pgha-test/postgres:17       Debian trixie (stand-in for postgres:17)
 #   pgha-test/pgbouncer:latest  Debian forky  (stand-in for edoburu/pgbouncer)
 #   pgha-test/node:latest       Debian trixie (stand-in for node:<version>-trixie-slim)
+#   pgha-test/ha-tools:latest   Debian trixie (stand-in for the official etcd and haproxy images)
 #
 # How: debootstrap --variant=minbase into a scratch directory, chroot into it
 # to create the service user with the production uid/gid and apt-get install
@@ -17,7 +18,7 @@
 # (e.g. to pick up newer packages from the suites).
 #
 # Usage: tests/images/build.sh [IMAGE_KEY...]   (keys: postgres-18 postgres-17
-#        pgbouncer node; default: all). Needs root, debootstrap and a running
+#        pgbouncer node ha-tools; default: all). Needs root, debootstrap and a running
 #        docker engine (see setup-engine.sh). Only talks to deb.debian.org.
 set -euo pipefail
 
@@ -28,7 +29,7 @@ CACHE_ROOT=${PGHA_CACHE_ROOT:-/var/cache/pgha-debootstrap}
 WORK_ROOT=${PGHA_WORK_ROOT:-/var/tmp/pgha-images}
 LOG_DIR=$WORK_ROOT/logs
 LOCK_FILE=/var/lock/pgha-images.lock
-ALL_KEYS=(postgres-18 postgres-17 pgbouncer node)
+ALL_KEYS=(postgres-18 postgres-17 pgbouncer node ha-tools)
 SELF=$(readlink -f "${BASH_SOURCE[0]}")
 export DOCKER_BUILDKIT=0 # legacy builder: works offline with a local FROM image
 
@@ -69,6 +70,11 @@ spec() { # spec KEY  -> sets TAG SUITE DEBOOTSTRAP_SCRIPT KIND PG_MAJOR PGDATA_D
       TAG=pgha-test/node:latest SUITE=trixie KIND=node
       EXTRA_SOURCES="deb $MIRROR trixie-updates main|deb $SECURITY_MIRROR trixie-security main"
       ;;
+    ha-tools)
+      # One image for both etcd members and HAProxy: one build instead of two on a fresh machine.
+      TAG=pgha-test/ha-tools:latest SUITE=trixie KIND=ha-tools
+      EXTRA_SOURCES="deb $MIRROR trixie-updates main|deb $SECURITY_MIRROR trixie-security main"
+      ;;
     *) echo "unknown image key: $1 (known: ${ALL_KEYS[*]})" >&2; return 1 ;;
   esac
 }
@@ -76,12 +82,21 @@ spec() { # spec KEY  -> sets TAG SUITE DEBOOTSTRAP_SCRIPT KIND PG_MAJOR PGDATA_D
 # Packages installed with apt inside the chroot (after the user exists).
 packages() { # packages KIND PG_MAJOR
   case "$1" in
-    postgres)  echo "postgresql-$2 gosu ca-certificates openssl" ;;
+    # Patroni manages the server on every node; its etcd v3 store is reached through
+    # python-etcd (Patroni's etcd3 module speaks etcd's HTTP gateway with it). The same list is
+    # in images/postgres-patroni/Dockerfile (tests/unit/patroni-image.test.ts keeps them equal).
+    postgres)  echo "postgresql-$2 gosu ca-certificates openssl $(patroni_packages)" ;;
     # edoburu/pgbouncer keeps Alpine's postgresql-client (psql, pg_isready)
     # in the image; health checks may rely on it.
     pgbouncer) echo "pgbouncer postgresql-client ca-certificates openssl" ;;
     node)      echo "nodejs ca-certificates" ;;
+    ha-tools)  echo "etcd-server etcd-client haproxy ca-certificates" ;;
   esac
+}
+
+# What a PostgreSQL image needs to run as a Patroni node.
+patroni_packages() {
+  echo "patroni python3-etcd python3-psycopg pgbackrest"
 }
 
 # ---------------------------------------------------------------------------
@@ -184,6 +199,8 @@ in_chroot_postgres() { # in_chroot_postgres PG_MAJOR PGDATA PACKAGES...
   test -x "/usr/lib/postgresql/$major/bin/initdb"
   test -x "/usr/lib/postgresql/$major/bin/pg_basebackup"
   "/usr/lib/postgresql/$major/bin/postgres" --version
+  patroni --version
+  pgbackrest version
 }
 
 in_chroot_pgbouncer() { # in_chroot_pgbouncer PACKAGES...
@@ -227,6 +244,14 @@ in_chroot_node() { # in_chroot_node PACKAGES...
   node --version
 }
 
+in_chroot_ha_tools() { # in_chroot_ha_tools PACKAGES...
+  set -euxo pipefail
+  apt-get install -y -q "$@"
+  etcd --version
+  etcdctl version
+  haproxy -v
+}
+
 in_chroot_finish() {
   set -euxo pipefail
   # Keep the host .deb cache (bind-mounted here) bounded: drop .debs that
@@ -257,8 +282,8 @@ recipe_hash() { # recipe_hash KEY
     echo "packages=$EARLY_PACKAGES $(packages "$KIND" "$PG_MAJOR")"
     # normalised function bodies (comments dropped): editing a comment does
     # not force a rebuild, changing a command does
-    declare -f spec packages image_changes build_one build_one_exit remove_mounts \
-      in_chroot_prepare in_chroot_early_packages in_chroot_postgres in_chroot_pgbouncer in_chroot_node in_chroot_finish
+    declare -f spec packages patroni_packages image_changes build_one build_one_exit remove_mounts \
+      in_chroot_prepare in_chroot_early_packages in_chroot_postgres in_chroot_pgbouncer in_chroot_node in_chroot_ha_tools in_chroot_finish
   } | sha256sum | cut -d' ' -f1
 }
 
@@ -291,6 +316,11 @@ image_changes() { # image_changes HASH  -> fills array CHANGES
         -c "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
         -c "LABEL pgha.nodejs-package=$PKG_VERSION"
         -c 'CMD ["node"]'
+      ) ;;
+    ha-tools)
+      CHANGES+=(
+        -c "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        -c "LABEL pgha.ha-tools-packages=$PKG_VERSION"
       ) ;;
   esac
   # STOPSIGNAL is not accepted by `docker import -c` (engine 20.10); the
@@ -394,6 +424,11 @@ build_one() { # build_one KEY HASH LOG
         "$(declare -f in_chroot_prepare in_chroot_node); in_chroot_prepare; in_chroot_node \"\$@\"" \
         bash $pkgs
       PKG_VERSION=$(chroot "$root" dpkg-query -W -f '${Version}' nodejs) ;;
+    ha-tools)
+      chroot "$root" "${in_env[@]}" /bin/bash -c \
+        "$(declare -f in_chroot_prepare in_chroot_ha_tools); in_chroot_prepare; in_chroot_ha_tools \"\$@\"" \
+        bash $pkgs
+      PKG_VERSION="etcd/$(chroot "$root" dpkg-query -W -f '${Version}' etcd-server),haproxy/$(chroot "$root" dpkg-query -W -f '${Version}' haproxy)" ;;
   esac
   chroot "$root" "${in_env[@]}" /bin/bash -c "$(declare -f in_chroot_finish); in_chroot_finish"
   # Unmount before tar so neither /proc nor the cache end up in the image.
@@ -426,6 +461,7 @@ smoke() { # smoke KEY: print versions straight from the image
     postgres)  docker run --rm "$TAG" postgres --version ;;
     pgbouncer) docker run --rm "$TAG" pgbouncer --version | head -n 1 ;;
     node)      docker run --rm "$TAG" node --version ;;
+    ha-tools)  echo "$(docker run --rm "$TAG" etcd --version | head -n 1), $(docker run --rm "$TAG" haproxy -v | head -n 1)" ;;
   esac
 }
 
