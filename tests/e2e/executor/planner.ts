@@ -5,7 +5,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { effectOf, PROVIDER_RULES, type Effect } from "./provider-rules";
-import { deleteContainer, updateContainer } from "./container";
+import { deleteContainer, readBack, updateContainer } from "./container";
 import { docker, statusOf } from "./engine";
 import type { HandlerResult, Inputs } from "./types";
 
@@ -259,10 +259,13 @@ export class Planner {
             }
             // An update; after a failed create it is empty, and the provider does not wait again.
             this.steps.push({ op: "update", urn: reg.urn, type, name, changes });
-            if (!this.options.preview && type === "docker:index/container:Container" && changes.some((c) => c.effect === "update")) {
-                await updateContainer(old.id, inputs);
+            let stored: Inputs = { ...old.inputs, ...Object.fromEntries(changes.map((c) => [c.key, c.new])) };
+            if (!this.options.preview && type === "docker:index/container:Container") {
+                if (changes.some((c) => c.effect === "update")) await updateContainer(old.id, inputs);
+                // The provider reads back after an update: a field its Update never applied
+                // (init, healthcheck) returns to what the container has, and diffs again next time.
+                stored = { ...stored, ...readBack(await docker.getContainer(old.id).inspect()) };
             }
-            const stored = { ...old.inputs, ...Object.fromEntries(changes.map((c) => [c.key, c.new])) };
             return record(entry({ id: old.id, outputs: { ...old.outputs, ...stored }, stored }));
         }
 
