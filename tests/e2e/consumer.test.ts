@@ -148,8 +148,12 @@ test("the service runs under docker-init, and each health check ends inside its 
   expect(checks.length).toBeGreaterThan(0);
   expect(info.Config.Healthcheck.Timeout).toBe(10e9);
   expect({ durations, overran: durations.filter((d) => d >= 10_000) }).toEqual({ durations, overran: [] });
-  expect(checks.at(-1)!.ExitCode).toBe(0);
-  report(`consumer: ${checks.length} health checks took ${durations.join(", ")} ms (timeout 10000 ms)`);
+  // Each check ended by itself: passed (0), refused (1) or gave up after 3 s (124 from
+  // `timeout`); never -1, Docker's mark for a check it had to kill at the timeout.
+  const exitCodes = checks.map((c) => c.ExitCode);
+  for (const code of exitCodes) expect([0, 1, 124]).toContain(code);
+  expect(info.State.Health.Status).toBe("healthy");
+  report(`consumer: ${checks.length} health checks took ${durations.join(", ")} ms, exit codes ${exitCodes.join(", ")} (timeout 10000 ms)`);
 });
 
 test("a copy given a different CA is refused: it cannot connect, with a certificate error", async () => {
