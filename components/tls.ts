@@ -6,6 +6,8 @@ export interface ServerIdentity {
   host: string;
   dnsNames: string[];
   ipAddresses: string[];
+  /** Also a client certificate: etcd members authenticate to each other with the same pair. */
+  clientAuth?: boolean;
 }
 
 export interface ClusterTlsArgs {
@@ -13,6 +15,8 @@ export interface ClusterTlsArgs {
   servers: ServerIdentity[];
   /** Common name of the replication client certificate: the role it authenticates as. */
   replicationRole: string;
+  /** Further client certificates, one per common name (e.g. pg_rewind's role, etcd's clients). */
+  clientRoles?: string[];
   validityDays: number;
   renewBeforeDays: number;
 }
@@ -34,6 +38,7 @@ export class ClusterTls extends pulumi.ComponentResource {
   readonly caCertPem: pulumi.Output<string>;
   readonly servers: Record<string, KeyPair> = {};
   readonly replicationClient: KeyPair;
+  readonly clients: Record<string, KeyPair> = {};
 
   private readonly caKey: tls.PrivateKey;
   private readonly caCert: tls.SelfSignedCert;
@@ -52,9 +57,13 @@ export class ClusterTls extends pulumi.ComponentResource {
     this.caCertPem = this.caCert.certPem;
 
     for (const server of args.servers) {
-      this.servers[server.host] = this.issue(`${name}-${server.host}`, server.host, ["server_auth"], server);
+      const usages = server.clientAuth ? ["server_auth", "client_auth"] : ["server_auth"];
+      this.servers[server.host] = this.issue(`${name}-${server.host}`, server.host, usages, server);
     }
     this.replicationClient = this.issue(`${name}-replication-client`, args.replicationRole, ["client_auth"]);
+    for (const role of args.clientRoles ?? []) {
+      this.clients[role] = this.issue(`${name}-${role}-client`, role, ["client_auth"]);
+    }
     this.registerOutputs({ caCertPem: this.caCertPem });
   }
 

@@ -1,0 +1,113 @@
+/**
+ * One PostgreSQL node managed by Patroni. Nodes are symmetric: which one is primary is decided at
+ * run time by Patroni through the leader lock in etcd, never by this configuration. The node takes
+ * its Docker provider and the address it advertises as inputs, so each can run on its own host.
+ */
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import type { ClusterSpec } from "../spec";
+import {
+  HA_PATHS, haScript, type HaMember, renderPatroniReconcileSql, renderPatroniSecretsYml, renderPatroniYml,
+} from "../config-templates/render-ha";
+import { script, type Verifiers } from "../config-templates/render";
+import { dataLayout, PATHS } from "../topology";
+import { clusterLabels, cpusString, healthcheck, LOG_OPTIONS, REAPING_INIT, upload } from "./container-defaults";
+import { secretFiles } from "./secret-files";
+import type { KeyPair } from "./tls";
+
+export interface PatroniNodeArgs {
+  spec: ClusterSpec;
+  node: HaMember;
+  /** The etcd members Patroni connects to. */
+  etcd: HaMember[];
+  image: pulumi.Input<string>;
+  networkName: pulumi.Input<string>;
+  /** Fixed address on that network (when `node.address` is an IP of it). */
+  ipv4Address?: string;
+  caCertPem: pulumi.Input<string>;
+  /** Server certificate for PostgreSQL and the REST API (SANs: name, address, loopback). */
+  serverKeyPair: KeyPair;
+  replicationClient: KeyPair;
+  rewindClient: KeyPair;
+  etcdClient: KeyPair;
+  /** Password of the REST API's changing endpoints (secret). */
+  restPassword: pulumi.Input<string>;
+  /** SCRAM verifiers of the login roles (secret), created once by the first primary. */
+  verifiers: pulumi.Input<Verifiers>;
+  /** The engine the node runs on; the default provider when unset. */
+  provider?: docker.Provider;
+  /** Refuse any plan that deletes or replaces the data volume. */
+  protectData?: boolean;
+}
+
+/** A clone of a large primary may take a while before the node first reports healthy. */
+export const PATRONI_WAIT_SECONDS = 600;
+/** Patroni stops PostgreSQL (fast shutdown) and releases the leader lock within this. */
+export const PATRONI_STOP_GRACE_SECONDS = 60;
+
+export class PatroniNode extends pulumi.ComponentResource {
+  readonly container: docker.Container;
+  readonly dataVolume: docker.Volume;
+
+  constructor(name: string, args: PatroniNodeArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("pg-ha:ha:PatroniNode", name, {}, { ...opts, ...(args.provider ? { providers: [args.provider] } : {}) });
+    const { spec, node } = args;
+    const layout = dataLayout(spec.postgres.major);
+    const labels = clusterLabels(spec.clusterName, "patroni", node.name);
+    // The node's own data: kept when the container or the stack goes (retained), on its own host.
+    this.dataVolume = new docker.Volume(`${node.name}-data`, {
+      name: `${node.name}-data`,
+      labels: [{ label: "pgha.cluster", value: spec.clusterName }, { label: "pgha.purpose", value: "data" }],
+    }, { parent: this, retainOnDelete: true, protect: args.protectData ?? false });
+    const secrets = secretFiles(this, {
+      owner: node.name,
+      image: args.image,
+      files: [
+        upload(PATHS.serverKeyUpload, args.serverKeyPair.privateKeyPem, "0600"),
+        upload(PATHS.replicationKeyUpload, args.replicationClient.privateKeyPem, "0600"),
+        upload(HA_PATHS.rewindKeyUpload, args.rewindClient.privateKeyPem, "0600"),
+        upload(HA_PATHS.etcdClientKeyUpload, args.etcdClient.privateKeyPem, "0600"),
+        upload(HA_PATHS.patroniSecretsUpload, pulumi.secret(pulumi.output(args.restPassword).apply(renderPatroniSecretsYml)), "0600"),
+        upload(HA_PATHS.reconcileSqlUpload, pulumi.secret(pulumi.output(args.verifiers).apply((v) => renderPatroniReconcileSql(spec, v))), "0600"),
+      ],
+      labels,
+    });
+    this.container = new docker.Container(node.name, {
+      name: node.name,
+      hostname: node.name,
+      image: args.image,
+      entrypoints: [`${PATHS.scriptsDir}/patroni-start.sh`],
+      command: [],
+      envs: [`PGDATA=${layout.pgdata}`],
+      uploads: [
+        upload(`${PATHS.scriptsDir}/common.sh`, script("common.sh")),
+        upload(`${PATHS.scriptsDir}/patroni-start.sh`, haScript("patroni-start.sh"), "0755"),
+        upload(`${PATHS.scriptsDir}/patroni-health.sh`, haScript("patroni-health.sh"), "0755"),
+        upload(`${PATHS.scriptsDir}/patroni-post-bootstrap.sh`, haScript("patroni-post-bootstrap.sh"), "0755"),
+        upload(HA_PATHS.patroniConf, renderPatroniYml(spec, args.etcd, node)),
+        upload(PATHS.caCert, args.caCertPem),
+        upload(PATHS.serverCert, args.serverKeyPair.certPem),
+        upload(PATHS.replicationCert, args.replicationClient.certPem),
+        upload(HA_PATHS.rewindCert, args.rewindClient.certPem),
+        upload(HA_PATHS.etcdClientCert, args.etcdClient.certPem),
+      ],
+      volumes: [{ volumeName: this.dataVolume.name, containerPath: layout.mountPath }, secrets.volume],
+      networksAdvanced: [{ name: args.networkName, aliases: [node.name], ipv4Address: args.ipv4Address }],
+      healthcheck: healthcheck(`${PATHS.scriptsDir}/patroni-health.sh`, PATRONI_WAIT_SECONDS),
+      wait: true,
+      waitTimeout: PATRONI_WAIT_SECONDS,
+      restart: "unless-stopped",
+      // Patroni's clean shutdown (SIGTERM): stop PostgreSQL, then release the leader lock at once.
+      stopSignal: "SIGTERM",
+      destroyGraceSeconds: PATRONI_STOP_GRACE_SECONDS,
+      memory: spec.node.memoryMb,
+      memorySwap: spec.node.memoryMb,
+      cpus: cpusString(spec.node.cpus),
+      shmSize: Math.max(128, Math.floor(spec.node.memoryMb / 4)),
+      labels: [...labels, secrets.label],
+      ...REAPING_INIT,
+      ...LOG_OPTIONS,
+    }, { parent: this, deleteBeforeReplace: true });
+    this.registerOutputs({ name: node.name });
+  }
+}
