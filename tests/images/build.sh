@@ -321,6 +321,9 @@ image_changes() { # image_changes HASH  -> fills array CHANGES
       CHANGES+=(
         -c "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
         -c "LABEL pgha.ha-tools-packages=$PKG_VERSION"
+        # The program sets the command of every container; this is for created-only ones
+        # (secret-files.ts), which the engine refuses without any command.
+        -c 'CMD ["bash"]'
       ) ;;
   esac
   # STOPSIGNAL is not accepted by `docker import -c` (engine 20.10); the
