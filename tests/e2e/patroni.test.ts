@@ -1,6 +1,7 @@
 // Patroni, etcd and HAProxy on the real engine (tests/e2e/fixtures/ha-program.ts): three etcd
 // members, two Patroni-managed PostgreSQL 18 nodes and the router, reached from the host through
 // HAProxy's published ports with `pg` and `psql`, verify-full against the cluster's CA.
+import { spawnSync } from "child_process";
 import * as https from "https";
 import * as path from "path";
 import { Client } from "pg";
@@ -227,8 +228,9 @@ test("docker kill of the leader: a new leader, writes acknowledged again through
     return leaderOf(list) === newLeader && old?.Role === "Replica" && old.State === "streaming" && old.TL === newTimeline;
   }, 300_000, 1000);
   const rejoin = (Date.now() - restarted) / 1000;
-  const logs = await docker("logs", "--since", new Date(restarted - 1000).toISOString(), oldLeader).catch(() => "");
-  const rewound = /pg_rewind/i.test(logs);
+  // Patroni logs to stderr, which `docker logs` passes on as its own stderr.
+  const logs = spawnSync("docker", ["logs", "--since", new Date(restarted - 1000).toISOString(), oldLeader], { encoding: "utf8" });
+  const rewound = /pg_rewind: Done!/.test(`${logs.stdout}${logs.stderr}`);
   report(`patroni: ${oldLeader} started again rejoined as a streaming replica on timeline ${newTimeline} in ${rejoin.toFixed(1)} s${rewound ? " (pg_rewind ran)" : ""}`);
   // and it replays the new leader's writes
   await one(PORTS.readWrite, "INSERT INTO acknowledged (id) VALUES (-1)");
