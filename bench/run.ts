@@ -227,10 +227,14 @@ async function main(): Promise<number> {
     notes: [],
   };
   const memory = new MemorySampler(1000);
-  let finished = false;
-  const finish = async (reason?: string): Promise<number> => {
-    if (finished) return 1;
-    finished = true;
+  let finishing: Promise<number> | undefined;
+  /**
+   * Removes the clusters and writes the results, once. A later call (the run reaching its end
+   * after the watchdog or a signal started finishing) waits for the first, so that the process
+   * does not exit before the results are written.
+   */
+  const finish = (reason?: string): Promise<number> => (finishing ??= writeUp(reason));
+  const writeUp = async (reason?: string): Promise<number> => {
     memory.stop();
     if (reason) results.failures.push({ phase: "run", error: reason });
     for (const failed of measurementFailures(results)) {
@@ -261,7 +265,7 @@ async function main(): Promise<number> {
 
   /** Runs a phase unless the budget cannot hold its estimate; a failure is recorded, not thrown. */
   const phase = async (name: string, estimateS: number, work: () => Promise<void>): Promise<void> => {
-    if (!PHASES.has(name.split(":")[0]) || finished) return;
+    if (!PHASES.has(name.split(":")[0]) || finishing) return;
     if (elapsedS() + estimateS > settings.budgetS - RESERVE_S) {
       results.failures.push({ phase: name, error: `skipped: ${Math.round(elapsedS())} s elapsed, about ${estimateS} s needed, budget ${settings.budgetS} s` });
       log(`skipping ${name}: not enough time left`);
