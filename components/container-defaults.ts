@@ -39,6 +39,19 @@ export const REAPING_INIT = { init: true };
 /** Bounded json-file logs, so a chatty server cannot fill the host's disk. */
 export const LOG_OPTIONS = { logDriver: "json-file", logOpts: { "max-size": "50m", "max-file": "3" } };
 
+/**
+ * What the cluster's small services (etcd, HAProxy) share: restarted by policy, 10 s to stop,
+ * 256 MB with no swap (memorySwap as Docker reads it back), an init as PID 1 and bounded logs.
+ */
+export const SMALL_SERVICE = {
+  restart: "unless-stopped",
+  destroyGraceSeconds: 10,
+  memory: 256,
+  memorySwap: 256,
+  ...REAPING_INIT,
+  ...LOG_OPTIONS,
+};
+
 export type Upload = docker.types.input.ContainerUpload;
 
 /** A readable text upload; secrets get mode 0600 and stay root-only until the start-up script copies them. */

@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { ClusterSpec } from "../spec";
 import { ETCD_CLIENT_PORT, HA_PATHS, haScript, type HaMember, renderEtcdConf } from "../config-templates/render-ha";
 import { PATHS } from "../topology";
-import { clusterLabels, healthcheck, LOG_OPTIONS, REAPING_INIT, upload } from "./container-defaults";
+import { clusterLabels, healthcheck, SMALL_SERVICE, upload } from "./container-defaults";
 import { secretFiles } from "./secret-files";
 import type { KeyPair } from "./tls";
 
@@ -64,13 +64,8 @@ export class EtcdMember extends pulumi.ComponentResource {
       healthcheck: healthcheck(`${PATHS.scriptsDir}/etcd-health.sh`, ETCD_WAIT_SECONDS),
       wait: true,
       waitTimeout: ETCD_WAIT_SECONDS,
-      restart: "unless-stopped",
-      destroyGraceSeconds: 10,
-      memory: 256,
-      memorySwap: 256,
       labels: [...labels, secrets.label],
-      ...REAPING_INIT,
-      ...LOG_OPTIONS,
+      ...SMALL_SERVICE,
     }, { parent: this, deleteBeforeReplace: true });
     this.clientUrl = `https://${member.address}:${ETCD_CLIENT_PORT}`;
     this.registerOutputs({ name: member.name });

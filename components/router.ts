@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { ClusterSpec } from "../spec";
 import { HA_PATHS, haScript, type HaMember, renderHaproxyCfg, renderHaproxyCredentials, ROUTER_PORTS } from "../config-templates/render-ha";
 import { PATHS } from "../topology";
-import { clusterLabels, healthcheck, LOG_OPTIONS, REAPING_INIT, upload } from "./container-defaults";
+import { clusterLabels, healthcheck, SMALL_SERVICE, upload } from "./container-defaults";
 import { secretFiles } from "./secret-files";
 
 export interface RouterArgs {
@@ -63,15 +63,10 @@ export class Router extends pulumi.ComponentResource {
       healthcheck: healthcheck(`${PATHS.scriptsDir}/haproxy-health.sh`, 30),
       wait: true,
       waitTimeout: 60,
-      restart: "unless-stopped",
       // HAProxy's soft stop: stop listening, let established sessions end.
       stopSignal: "SIGUSR1",
-      destroyGraceSeconds: 10,
-      memory: 256,
-      memorySwap: 256,
       labels: [...labels, secrets.label],
-      ...REAPING_INIT,
-      ...LOG_OPTIONS,
+      ...SMALL_SERVICE,
     }, { parent: this, deleteBeforeReplace: true });
     this.registerOutputs({ name: args.name });
   }
