@@ -60,7 +60,8 @@ const settings: BenchSettings = {
   threads: 2,
   gridClients: [10, 50, 100],
   gridDurationS: QUICK ? 2 : 4,
-  gridMaxDurationS: QUICK ? 8 : 12,
+  // 25 s: -C select-only direct at 100 clients needs 4 progress lines about 6 s apart here (windows.ts).
+  gridMaxDurationS: QUICK ? 8 : 25,
   gridRounds: QUICK ? 1 : 2,
   thousandClients: 1000,
   thousandDurationS: QUICK ? 12 : 18,
@@ -392,11 +393,11 @@ async function main(): Promise<number> {
       const note = `windows sized for an assumed ${UNMEASURED_CONNECTION_MS} ms per connection: the connection cost was not measured`;
       if (!results.notes!.includes(note)) results.notes!.push(note);
     };
-    const gridWindowS = (connections: Connections, clients: number, target: Target, observedConnectMs: number[] = []) =>
-      runWindowS({ clients, threads: settings.threads, connections, connectionMs: connectionMs(target), observedConnectMs, samples: settings.minSteadySamples, minS: settings.gridDurationS, maxS: settings.gridMaxDurationS });
+    const gridWindowS = (connections: Connections, script: Script, clients: number, target: Target, observedConnectMs: number[] = []) =>
+      runWindowS({ clients, threads: settings.threads, connections, script, connectionMs: connectionMs(target), observedConnectMs, samples: settings.minSteadySamples, minS: settings.gridDurationS, maxS: settings.gridMaxDurationS });
     /** A round of the grid: every point's window plus about 0.6 s of start-up and pool reset each. */
-    const gridRoundS = () => ["persistent", "per-transaction"].flatMap((connections) => settings.gridClients.flatMap((clients) =>
-      (["direct", "pooled"] as Target[]).map((target) => 2 * (gridWindowS(connections as Connections, clients, target) + 0.6)))).reduce((a, b) => a + b, 0);
+    const gridRoundS = () => (["persistent", "per-transaction"] as Connections[]).flatMap((connections) => (["select-only", "tpcb-like"] as Script[]).flatMap((script) =>
+      settings.gridClients.flatMap((clients) => (["direct", "pooled"] as Target[]).map((target) => gridWindowS(connections, script, clients, target) + 0.6)))).reduce((a, b) => a + b, 0);
     const thousandWindowS = () => runWindowS({ clients: settings.thousandClients, threads: settings.threads, connections: "persistent", connectionMs: connectionMs("pooled"), samples: settings.minSteadySamples, minS: settings.thousandDurationS, maxS: settings.thousandMaxDurationS });
     const gridEstimate = 30 + gridRoundS();
     const thousandEstimate = settings.thousandScripts.length * (thousandWindowS() + 5);
@@ -433,7 +434,7 @@ async function main(): Promise<number> {
                 }
                 const point = points.get(key)!;
                 const observed = point.rounds.map((x) => x.run.initialConnectionMs).filter((v): v is number => v !== undefined);
-                const durationS = gridWindowS(connections, clients, target, observed);
+                const durationS = gridWindowS(connections, script, clients, target, observed);
                 const options: PgbenchOptions = { url, caFile: c.caFile, script, clients, threads: settings.threads, durationS, connections };
                 const { result: run, cpu } = await withCpu(containers, () => runPgbench(options), proxies);
                 point.rounds.push({ run, cpu });
