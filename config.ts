@@ -8,12 +8,13 @@ import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { canonicalParameters, parameterProblems, sizeInKb } from "./config-templates/parameters";
 import { clusterTuning, parseMemory, walSenders } from "./config-templates/tuning";
+import { HA_MAX_PREFIX } from "./topology";
 import {
-  type ClusterSpec, type PoolMode, type PostgresMajor, READ_ONLY_SUFFIX, type Storage,
+  type ClusterSpec, type FailoverMode, type PoolMode, type PostgresMajor, READ_ONLY_SUFFIX, type Storage,
   SUPERUSER_RESERVED_CONNECTIONS, type SynchronousMode, type TlsProtocol, type Workload,
 } from "./spec";
 
-export type { ClusterSpec, PoolMode, PostgresMajor, Storage, SynchronousMode, TlsProtocol, Workload } from "./spec";
+export type { ClusterSpec, FailoverMode, PoolMode, PostgresMajor, Storage, SynchronousMode, TlsProtocol, Workload } from "./spec";
 export { SUPERUSER_RESERVED_CONNECTIONS } from "./spec";
 
 export const PROJECT = "pg-ha";
@@ -50,6 +51,9 @@ const portAccepted = "0 (not published) or a port from 1024 to 65535";
 export const DEFAULT_PGBOUNCER_IMAGE =
   "edoburu/pgbouncer:v1.25.2-p0@sha256:7d7a27d9e90985cab5cf42256f5c13a3120baa4b055b69df37beb272b89b2340";
 
+/** The router's image: the official HAProxy 3.0 LTS. */
+export const DEFAULT_HAPROXY_IMAGE = "haproxy:3.0.11";
+
 export const SETTINGS = {
   clusterName: {
     type: "string", default: "pgha",
@@ -64,7 +68,7 @@ export const SETTINGS = {
   },
   postgresImage: {
     type: "string", default: "",
-    description: "PostgreSQL image; empty means the official postgres:<major>-trixie.",
+    description: "PostgreSQL image; empty means the official postgres:<major>-trixie, with Patroni and pgBackRest added by images/postgres-patroni when pg-ha:failover is patroni.",
     accepted: "an image reference such as postgres:18-trixie, or empty",
     schema: z.string().refine((s) => s === "" || IMAGE_REF.test(s)),
   },
@@ -72,6 +76,28 @@ export const SETTINGS = {
     type: "string", default: DEFAULT_PGBOUNCER_IMAGE,
     description: "PgBouncer image, pinned by digest.",
     accepted: "an image reference such as edoburu/pgbouncer:v1.25.2-p0",
+    schema: z.string().regex(IMAGE_REF),
+  },
+  failover: {
+    type: "string", default: "patroni",
+    description: "patroni: Patroni and etcd elect the primary and fail over by themselves, HAProxy routes to it. none: a fixed primary and replicas without automatic failover (the first version's layout).",
+    accepted: "patroni or none", schema: z.enum(["patroni", "none"]),
+  },
+  etcdMembers: {
+    type: "integer", default: 3,
+    description: "Members of the etcd store Patroni keeps the leader lock in: 1 (no store fault tolerance) or 3 or 5 (survives 1 or 2 lost).",
+    accepted: "1, 3 or 5", schema: z.union([z.literal(1), z.literal(3), z.literal(5)]),
+  },
+  etcdImage: {
+    type: "string", default: "",
+    description: "etcd image; empty builds images/etcd (etcd 3.5 from Debian: the official image has no shell for the health check).",
+    accepted: "an image reference, or empty",
+    schema: z.string().refine((s) => s === "" || IMAGE_REF.test(s)),
+  },
+  haproxyImage: {
+    type: "string", default: DEFAULT_HAPROXY_IMAGE,
+    description: "HAProxy image of the router.",
+    accepted: "an image reference such as haproxy:3.0.11",
     schema: z.string().regex(IMAGE_REF),
   },
   pullImages: {
@@ -343,10 +369,14 @@ function buildSpec(s: Settings): ClusterSpec {
     clusterName: s.clusterName,
     postgres: {
       major: s.postgresMajor as PostgresMajor,
-      image: s.postgresImage === "" ? `postgres:${s.postgresMajor}-trixie` : s.postgresImage,
+      image: s.postgresImage !== "" ? s.postgresImage
+        : s.failover === "patroni" ? `pg-ha/postgres-patroni:${s.postgresMajor}` : `postgres:${s.postgresMajor}-trixie`,
+      build: s.postgresImage === "" && s.failover === "patroni",
     },
     pgbouncerImage: s.pgbouncerImage,
     pullImages: s.pullImages,
+    failover: s.failover as FailoverMode,
+    ha: { etcdMembers: s.etcdMembers, etcdImage: s.etcdImage, haproxyImage: s.haproxyImage },
     synchronousMode: s.synchronousMode as SynchronousMode,
     node: {
       memoryMb: s.nodeMemoryMb,
@@ -425,6 +455,12 @@ function crossFieldProblems(spec: ClusterSpec, s: Settings): string[] {
     problems.push(
       `${maxConnectionsName} = ${spec.node.maxConnections} is too small: ${spec.databases.length} database(s) x (${key("maxDbConnections")} ${pool.maxDbConnections} + ${key("reservePoolSize")} ${pool.reservePoolSize}) + ${SUPERUSER_RESERVED_CONNECTIONS} superuser-reserved + ${walSenders(spec.replicas)} WAL senders = ${required}`,
     );
+  }
+  if (spec.failover === "patroni" && Number(spec.networkSubnet.split("/")[1]) > HA_MAX_PREFIX) {
+    problems.push(`${key("networkSubnet")} = "${spec.networkSubnet}" is too small for ${key("failover")} = "patroni": its members take fixed addresses in the lower half and other containers the upper half; use a prefix from /16 to /${HA_MAX_PREFIX}`);
+  }
+  if (spec.failover === "none" && (s.etcdImage !== "" || s.etcdMembers !== SETTINGS.etcdMembers.default)) {
+    problems.push(`${key("etcdMembers")} and ${key("etcdImage")} apply only to ${key("failover")} = "patroni" (got "none")`);
   }
   if (spec.tls.renewBeforeDays >= spec.tls.validityDays) {
     problems.push(`${key("tlsRenewBeforeDays")} = ${spec.tls.renewBeforeDays} must be below ${key("tlsValidityDays")} = ${spec.tls.validityDays}`);

@@ -1,5 +1,6 @@
 /**
- * pg-ha: a PostgreSQL primary, streaming hot-standby replicas and PgBouncer on Docker.
+ * pg-ha: a highly-available PostgreSQL cluster on Docker: Patroni-managed nodes that elect their
+ * primary through etcd, HAProxy routing to it, PgBouncer in front.
  * The stack configuration is validated first; nothing is created when it is wrong.
  */
 import { loadClusterSpec } from "./config";

@@ -10,12 +10,21 @@ export type Storage = "ssd" | "hdd" | "nvme" | "san";
 export type PoolMode = "transaction" | "session" | "statement";
 export type SynchronousMode = "off" | "quorum";
 export type TlsProtocol = "TLSv1.2" | "TLSv1.3";
+/**
+ * patroni: symmetric nodes, Patroni elects the primary through etcd and HAProxy routes to it.
+ * none: the first version's fixed primary and replicas, without automatic failover.
+ */
+export type FailoverMode = "patroni" | "none";
 
 export interface ClusterSpec {
   clusterName: string;
-  postgres: { major: PostgresMajor; image: string };
+  /** `build`: the image is built from images/postgres-patroni (failover = patroni, no image set). */
+  postgres: { major: PostgresMajor; image: string; build: boolean };
   pgbouncerImage: string;
   pullImages: boolean;
+  failover: FailoverMode;
+  /** Patroni's store and the router (failover = patroni). Images empty = built from images/ in this repository. */
+  ha: { etcdMembers: number; etcdImage: string; haproxyImage: string };
   replicas: number;
   synchronousMode: SynchronousMode;
   node: { memoryMb: number; cpus: number; storage: Storage; workload: Workload; maxConnections: number };

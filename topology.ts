@@ -61,12 +61,84 @@ export function replicaNodes(spec: ClusterSpec): PostgresNode[] {
   }));
 }
 
+/** A member of the HA cluster as others reach it: its name (container, certificate CN) and the address it advertises. */
+export interface HaMember {
+  name: string;
+  /** Host name or IP address the member advertises to its peers and the router. */
+  address: string;
+}
+
+/**
+ * The largest network prefix an HA cluster fits in: its members take fixed addresses in the
+ * lower half of the subnet (Patroni and etcd advertise addresses, which must not change when a
+ * container is re-created), and Docker hands out the upper half to everything else.
+ */
+export const HA_MAX_PREFIX = 26;
+/** Offsets of the fixed addresses within the subnet: nodes, etcd members, the router. */
+const HA_OFFSETS = { node: 11, etcd: 21, router: 30 } as const;
+
+function ipv4ToNumber(ip: string): number {
+  return ip.split(".").reduce((acc, octet) => acc * 256 + Number(octet), 0);
+}
+
+function numberToIpv4(n: number): string {
+  return [24, 16, 8, 0].map((shift) => Math.floor(n / 2 ** shift) % 256).join(".");
+}
+
+/** The address OFFSET places into SUBNET (a.b.c.0/24 with 11 -> a.b.c.11). */
+export function subnetAddress(subnet: string, offset: number): string {
+  const [base] = subnet.split("/");
+  return numberToIpv4(ipv4ToNumber(base) + offset);
+}
+
+/** The upper half of SUBNET, where Docker places containers without a fixed address. */
+export function dynamicAddressRange(subnet: string): string {
+  const [base, prefix] = subnet.split("/");
+  const size = 2 ** (32 - Number(prefix));
+  return `${numberToIpv4(ipv4ToNumber(base) + size / 2)}/${Number(prefix) + 1}`;
+}
+
+/** Patroni-managed PostgreSQL nodes: replicas + 1, symmetric; which one leads is run-time state. */
+export function patroniNodes(spec: ClusterSpec): HaMember[] {
+  return Array.from({ length: spec.replicas + 1 }, (_, i) => ({
+    name: `${spec.clusterName}-node-${i + 1}`,
+    address: subnetAddress(spec.networkSubnet, HA_OFFSETS.node + i),
+  }));
+}
+
+export function etcdMembers(spec: ClusterSpec): HaMember[] {
+  return Array.from({ length: spec.ha.etcdMembers }, (_, i) => ({
+    name: `${spec.clusterName}-etcd-${i + 1}`,
+    address: subnetAddress(spec.networkSubnet, HA_OFFSETS.etcd + i),
+  }));
+}
+
+/** HAProxy: the read-write and read-only entry points of an HA cluster. */
+export function routerMember(spec: ClusterSpec): HaMember {
+  return { name: `${spec.clusterName}-router`, address: subnetAddress(spec.networkSubnet, HA_OFFSETS.router) };
+}
+
 export function pgbouncerName(spec: ClusterSpec): string {
   return `${spec.clusterName}-pgbouncer`;
 }
 
 export function networkName(spec: ClusterSpec): string {
   return `${spec.clusterName}-net`;
+}
+
+/** Ports of the router's listeners inside the cluster network. */
+export const ROUTER_PORTS = { readWrite: 5000, readOnly: 5001, monitor: 8404 } as const;
+
+/**
+ * Where PgBouncer and direct clients reach the servers. With Patroni: the router's read-write
+ * and read-only ports, whichever node leads. Without: the fixed primary and its replicas.
+ */
+export function serverEndpoints(spec: ClusterSpec): { readWrite: { host: string; port: number }; readOnly: { hosts: string[]; port: number } } {
+  if (spec.failover === "patroni") {
+    const router = routerMember(spec).name;
+    return { readWrite: { host: router, port: ROUTER_PORTS.readWrite }, readOnly: { hosts: [router], port: ROUTER_PORTS.readOnly } };
+  }
+  return { readWrite: { host: primaryNode(spec).name, port: POSTGRES_PORT }, readOnly: { hosts: readOnlyHosts(spec), port: POSTGRES_PORT } };
 }
 
 /** Hosts behind PgBouncer's read-only entries: every replica, or the primary when there is none. */
@@ -87,13 +159,23 @@ export function dataLayout(major: PostgresMajor): { mountPath: string; pgdata: s
     : { mountPath: "/var/lib/postgresql/data", pgdata: "/var/lib/postgresql/data/pgdata" };
 }
 
-/** Every name a client may use for a server: its DNS name, loopback, published address, extras. */
-export function certificateNames(spec: ClusterSpec, host: string): { dnsNames: string[]; ipAddresses: string[] } {
+/**
+ * Every name a client may use for a server: its DNS name, loopback, published address, extras.
+ * `aliases` and `addresses` add names and fixed addresses the server is also reached by (a
+ * Patroni node is reached through the router's name, whose connections HAProxy passes on as
+ * they are, TLS included).
+ */
+export function certificateNames(
+  spec: ClusterSpec,
+  host: string,
+  aliases: string[] = [],
+  addresses: string[] = [],
+): { dnsNames: string[]; ipAddresses: string[] } {
   const extras = spec.tls.extraNames;
   const isIp = (s: string) => net.isIP(s) !== 0;
-  const ips = ["127.0.0.1", spec.publish.address, ...extras.filter(isIp)].filter((ip) => ip !== "0.0.0.0" && ip !== "::");
+  const ips = ["127.0.0.1", spec.publish.address, ...addresses, ...extras.filter(isIp)].filter((ip) => ip !== "0.0.0.0" && ip !== "::");
   return {
-    dnsNames: unique([host, "localhost", ...extras.filter((s) => !isIp(s))]),
+    dnsNames: unique([host, ...aliases, "localhost", ...extras.filter((s) => !isIp(s))]),
     ipAddresses: unique(ips),
   };
 }

@@ -102,7 +102,7 @@ const benchOverrides = (extra: Record<string, string>): Record<string, string> =
 
 /** Describes a cluster for the results: the overrides against Pulumi.<shape>.yaml and what they give. */
 function describe(shape: Stack, overrides: Record<string, string>, deployments: string[], purpose: string): ClusterUsed {
-  const spec = parseClusterConfig({ ...loadStackConfig(shape), ...testOverrides(shape, MAJOR), ...overrides });
+  const spec = parseClusterConfig({ ...loadStackConfig(shape), ...testOverrides(shape, MAJOR, "none"), ...overrides });
   return {
     cluster: spec.clusterName, shape, deployments, overrides, purpose,
     nodeMemoryMb: spec.node.memoryMb, nodeCpus: spec.node.cpus, maxConnections: spec.node.maxConnections, replicas: spec.replicas,
@@ -211,7 +211,7 @@ async function main(): Promise<number> {
   requireHostCommands();
   const startedAt = new Date(t0);
   const id = stamp(startedAt);
-  const images = testOverrides("dev", MAJOR);
+  const images = testOverrides("dev", MAJOR, "none");
   const results: BenchResults = {
     schema: 1,
     id,

@@ -1,15 +1,19 @@
+import * as path from "path";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { ClusterSpec } from "../spec";
 import { loginRoles, pgbouncerUsers } from "../config-templates/render";
 import { adminUrls, databaseUrls, type UrlName } from "./connection-strings";
+import { ETCD_CLIENT_ROLE, REWIND_ROLE } from "../config-templates/render-ha";
+import { PatroniCluster } from "./patroni-cluster";
 import { PgBouncer } from "./pgbouncer";
 import { PostgresPrimary } from "./primary";
 import { PostgresReplica } from "./replica";
 import { ClusterSecrets } from "./secrets";
-import { ClusterTls } from "./tls";
+import { ClusterTls, type ServerIdentity } from "./tls";
 import {
-  certificateNames, networkName, pgbouncerName, primaryNode, REPLICATION_ROLE, replicaNodes,
+  certificateNames, dynamicAddressRange, etcdMembers, networkName, patroniNodes, pgbouncerName, primaryNode,
+  REPLICATION_ROLE, replicaNodes, routerMember,
 } from "../topology";
 import { ClusterVolumes } from "./volumes";
 
@@ -19,10 +23,15 @@ export interface PostgresClusterArgs {
 
 export interface NodeInfo {
   name: string;
-  role: "primary" | "replica" | "pgbouncer";
+  /** With Patroni, which node is primary is run-time state: each is a `postgres` member. */
+  role: "primary" | "replica" | "postgres" | "etcd" | "router" | "pgbouncer";
 }
 
-/** The whole cluster: network, images, secrets, TLS, volumes, primary, replicas and PgBouncer. */
+/**
+ * The whole cluster: network, images, secrets, TLS, volumes, the PostgreSQL nodes and PgBouncer.
+ * With Patroni (the default) the nodes are symmetric members of a PatroniCluster behind a router;
+ * with failover = none, a fixed primary and its replicas.
+ */
 export class PostgresCluster extends pulumi.ComponentResource {
   readonly networkName: pulumi.Output<string>;
   readonly caCertPem: pulumi.Output<string>;
@@ -31,6 +40,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
   readonly urls: Record<string, Partial<Record<UrlName, pulumi.Output<string>>>> = {};
   /** Secret operator URLs (monitor, PgBouncer consoles); host ports when published. */
   readonly adminUrls: pulumi.Output<Record<string, string>>;
+
 
   constructor(name: string, args: PostgresClusterArgs, opts?: pulumi.ComponentResourceOptions) {
     super("pg-ha:index:PostgresCluster", name, {}, opts);
@@ -43,24 +53,38 @@ export class PostgresCluster extends pulumi.ComponentResource {
     const network = new docker.Network(`${name}-net`, {
       name: networkName(spec),
       driver: "bridge",
-      ipamConfigs: [{ subnet: spec.networkSubnet }],
+      // HA members take fixed addresses in the lower half; Docker places the rest in the upper.
+      ipamConfigs: [spec.failover === "patroni" ? { subnet: spec.networkSubnet, ipRange: dynamicAddressRange(spec.networkSubnet) } : { subnet: spec.networkSubnet }],
       labels: [{ label: "pgha.cluster", value: spec.clusterName }],
       // A fixed name: a new network of the same name cannot exist beside the old one, so a subnet
       // change removes the containers on it and the old network first, then creates them anew.
     }, { ...parent, deleteBeforeReplace: true });
     this.networkName = network.name;
 
-    const postgresImage = this.image(`${name}-postgres-image`, spec.postgres.image, spec.pullImages);
+    const postgresImage = spec.postgres.build
+      ? this.build(`${name}-postgres-image`, spec.postgres.image, "images/postgres-patroni", { POSTGRES_IMAGE: `postgres:${spec.postgres.major}-trixie` })
+      : this.image(`${name}-postgres-image`, spec.postgres.image, spec.pullImages);
     const pgbouncerImage = this.image(`${name}-pgbouncer-image`, spec.pgbouncerImage, spec.pullImages);
 
     const roles = [...new Set([...loginRoles(spec).map((r) => r.name), ...pgbouncerUsers(spec)])];
     const secrets = new ClusterSecrets(`${name}-secrets`, { roles }, parent);
 
-    const servers = [primary.name, ...replicas.map((r) => r.name), pooler];
+    const ha = spec.failover === "patroni"
+      ? { nodes: patroniNodes(spec), etcd: etcdMembers(spec), router: routerMember(spec) }
+      : undefined;
+    const identities: ServerIdentity[] = ha
+      ? [
+        // Clients reach a node through the router's name too: HAProxy passes TLS through.
+        ...ha.nodes.map((n) => ({ host: n.name, ...certificateNames(spec, n.name, [ha.router.name], [n.address, ha.router.address]) })),
+        ...ha.etcd.map((m) => ({ host: m.name, ...certificateNames(spec, m.name, [], [m.address]), clientAuth: true })),
+        { host: pooler, ...certificateNames(spec, pooler) },
+      ]
+      : [primary.name, ...replicas.map((r) => r.name), pooler].map((host) => ({ host, ...certificateNames(spec, host) }));
     const certs = new ClusterTls(`${name}-tls`, {
       clusterName: spec.clusterName,
-      servers: servers.map((host) => ({ host, ...certificateNames(spec, host) })),
+      servers: identities,
       replicationRole: REPLICATION_ROLE,
+      clientRoles: ha ? [REWIND_ROLE, ETCD_CLIENT_ROLE] : [],
       validityDays: spec.tls.validityDays,
       renewBeforeDays: spec.tls.renewBeforeDays,
     }, parent);
@@ -68,27 +92,52 @@ export class PostgresCluster extends pulumi.ComponentResource {
 
     const volumes = new ClusterVolumes(`${name}-volumes`, {
       clusterName: spec.clusterName,
-      nodes: [primary.name, ...replicas.map((r) => r.name)],
+      // Patroni nodes keep their data volumes themselves, each on its own host.
+      nodes: ha ? [] : [primary.name, ...replicas.map((r) => r.name)],
       walArchiving: spec.walArchiving,
       protect: spec.protectData,
     }, parent);
 
-    const common = { spec, image: postgresImage, networkName: network.name, walArchiveVolume: volumes.walArchive, caCertPem: certs.caCertPem };
-    const primaryResource = new PostgresPrimary(primary.name, {
-      ...common,
-      node: primary,
-      dataVolume: volumes.data[primary.name],
-      serverKeyPair: certs.servers[primary.name],
-      verifiers: secrets.verifiers,
-    }, parent);
-    const replicaResources = replicas.map((replica) => new PostgresReplica(replica.name, {
-      ...common,
-      node: replica,
-      dataVolume: volumes.data[replica.name],
-      serverKeyPair: certs.servers[replica.name],
-      replicationKeyPair: certs.replicationClient,
-      primary: primaryResource.container,
-    }, parent));
+    let servers: pulumi.Resource[];
+    if (ha) {
+      const patroni = new PatroniCluster(`${name}-patroni`, {
+        spec, ...ha,
+        images: {
+          postgres: postgresImage,
+          etcd: spec.ha.etcdImage === ""
+            ? this.build(`${name}-etcd-image`, "pg-ha/etcd:3.5", "images/etcd", {})
+            : this.image(`${name}-etcd-image`, spec.ha.etcdImage, spec.pullImages),
+          haproxy: this.image(`${name}-haproxy-image`, spec.ha.haproxyImage, spec.pullImages),
+        },
+        networkName: network.name,
+        caCertPem: certs.caCertPem,
+        servers: certs.servers,
+        replicationClient: certs.replicationClient,
+        rewindClient: certs.clients[REWIND_ROLE],
+        etcdClient: certs.clients[ETCD_CLIENT_ROLE],
+        verifiers: secrets.verifiers,
+        walArchiveVolume: volumes.walArchive,
+      }, parent);
+      servers = [patroni.router];
+    } else {
+      const common = { spec, image: postgresImage, networkName: network.name, walArchiveVolume: volumes.walArchive, caCertPem: certs.caCertPem };
+      const primaryResource = new PostgresPrimary(primary.name, {
+        ...common,
+        node: primary,
+        dataVolume: volumes.data[primary.name],
+        serverKeyPair: certs.servers[primary.name],
+        verifiers: secrets.verifiers,
+      }, parent);
+      const replicaResources = replicas.map((replica) => new PostgresReplica(replica.name, {
+        ...common,
+        node: replica,
+        dataVolume: volumes.data[replica.name],
+        serverKeyPair: certs.servers[replica.name],
+        replicationKeyPair: certs.replicationClient,
+        primary: primaryResource.container,
+      }, parent));
+      servers = [primaryResource.container, ...replicaResources.map((r) => r.container)];
+    }
     new PgBouncer(pooler, {
       spec,
       image: pgbouncerImage,
@@ -96,14 +145,21 @@ export class PostgresCluster extends pulumi.ComponentResource {
       caCertPem: certs.caCertPem,
       serverKeyPair: certs.servers[pooler],
       verifiers: secrets.verifiers,
-      servers: [primaryResource.container, ...replicaResources.map((r) => r.container)],
+      servers,
     }, parent);
 
-    this.nodes = [
-      { name: primary.name, role: "primary" },
-      ...replicas.map((r) => ({ name: r.name, role: "replica" as const })),
-      { name: pooler, role: "pgbouncer" },
-    ];
+    this.nodes = ha
+      ? [
+        ...ha.nodes.map((n) => ({ name: n.name, role: "postgres" as const })),
+        ...ha.etcd.map((m) => ({ name: m.name, role: "etcd" as const })),
+        { name: ha.router.name, role: "router" },
+        { name: pooler, role: "pgbouncer" },
+      ]
+      : [
+        { name: primary.name, role: "primary" },
+        ...replicas.map((r) => ({ name: r.name, role: "replica" as const })),
+        { name: pooler, role: "pgbouncer" },
+      ];
     for (const database of spec.databases) {
       const password = secrets.passwords[database];
       const names = Object.keys(databaseUrls(spec, database, "")) as UrlName[];
@@ -113,6 +169,15 @@ export class PostgresCluster extends pulumi.ComponentResource {
     }
     this.adminUrls = pulumi.secret(pulumi.all(secrets.passwords).apply((p) => adminUrls(spec, p)));
     this.registerOutputs({ networkName: this.networkName, caCertPem: this.caCertPem, nodes: this.nodes });
+  }
+
+  /** An image built from a Dockerfile of this repository on the engine, never pushed. */
+  private build(name: string, imageName: string, directory: string, args: Record<string, string>): pulumi.Input<string> {
+    return new docker.Image(name, {
+      imageName,
+      build: { context: path.join(__dirname, "..", directory), args },
+      skipPush: true,
+    }, { parent: this }).imageName;
   }
 
   /** An image pulled as a RemoteImage (kept on destroy: other stacks may share it), or one already on the engine. */

@@ -1,8 +1,8 @@
 /** Connection strings microservices consume: always TLS with full certificate verification. */
 import type { ClusterSpec } from "../spec";
 import {
-  MONITOR_ROLE, PGBOUNCER_ADMIN, PGBOUNCER_PORT, PGBOUNCER_STATS, POSTGRES_PORT, READ_ONLY_SUFFIX,
-  pgbouncerName, primaryNode,
+  MONITOR_ROLE, PGBOUNCER_ADMIN, PGBOUNCER_PORT, PGBOUNCER_STATS, READ_ONLY_SUFFIX,
+  pgbouncerName, serverEndpoints,
 } from "../topology";
 
 export interface Endpoint {
@@ -27,7 +27,8 @@ export function connectionEndpoints(spec: ClusterSpec): ConnectionEndpoints {
   const hostAddress = address === "0.0.0.0" || address === "::" ? "127.0.0.1" : address;
   const onHost = (port: number | undefined) => (port === undefined ? undefined : { host: hostAddress, port });
   return {
-    direct: { host: primaryNode(spec).name, port: POSTGRES_PORT },
+    // The primary itself, or with Patroni the router's read-write port, which always leads to it.
+    direct: serverEndpoints(spec).readWrite,
     pooled: { host: pooler, port: PGBOUNCER_PORT },
     readOnly: { host: pooler, port: PGBOUNCER_PORT },
     hostDirect: onHost(directPort),

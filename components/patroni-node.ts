@@ -38,6 +38,8 @@ export interface PatroniNodeArgs {
   provider?: docker.Provider;
   /** Refuse any plan that deletes or replaces the data volume. */
   protectData?: boolean;
+  /** The cluster's shared WAL archive, written by whichever node is primary. */
+  walArchiveVolume?: pulumi.Input<string>;
 }
 
 /** A clone of a large primary may take a while before the node first reports healthy. */
@@ -84,6 +86,7 @@ export class PatroniNode extends pulumi.ComponentResource {
         upload(`${PATHS.scriptsDir}/patroni-start.sh`, haScript("patroni-start.sh"), "0755"),
         upload(`${PATHS.scriptsDir}/patroni-health.sh`, haScript("patroni-health.sh"), "0755"),
         upload(`${PATHS.scriptsDir}/patroni-post-bootstrap.sh`, haScript("patroni-post-bootstrap.sh"), "0755"),
+        upload(`${PATHS.scriptsDir}/patroni-callback.sh`, haScript("patroni-callback.sh"), "0755"),
         upload(HA_PATHS.patroniConf, renderPatroniYml(spec, args.etcd, node)),
         upload(PATHS.caCert, args.caCertPem),
         upload(PATHS.serverCert, args.serverKeyPair.certPem),
@@ -91,7 +94,11 @@ export class PatroniNode extends pulumi.ComponentResource {
         upload(HA_PATHS.rewindCert, args.rewindClient.certPem),
         upload(HA_PATHS.etcdClientCert, args.etcdClient.certPem),
       ],
-      volumes: [{ volumeName: this.dataVolume.name, containerPath: layout.mountPath }, secrets.volume],
+      volumes: [
+        { volumeName: this.dataVolume.name, containerPath: layout.mountPath },
+        ...(args.walArchiveVolume ? [{ volumeName: args.walArchiveVolume, containerPath: PATHS.walArchive }] : []),
+        secrets.volume,
+      ],
       networksAdvanced: [{ name: args.networkName, aliases: [node.name], ipv4Address: args.ipv4Address }],
       healthcheck: healthcheck(`${PATHS.scriptsDir}/patroni-health.sh`, PATRONI_WAIT_SECONDS),
       wait: true,

@@ -13,6 +13,8 @@ if [ "$(id -u)" = 0 ]; then
   mkdir -p "$(dirname "$PGDATA")" "$PGHA_RUN" "$PATRONI_DIR" /var/run/postgresql
   chown postgres:postgres "$(dirname "$PGDATA")" "$PGHA_RUN" "$PATRONI_DIR"
   if [ -d "$PGDATA" ]; then chown postgres:postgres "$PGDATA"; chmod 0700 "$PGDATA"; fi
+  # The shared WAL archive: whichever node is primary writes it, so every node may.
+  if [ -d /var/lib/pg-ha/wal-archive ]; then chown postgres:postgres /var/lib/pg-ha/wal-archive; fi
   chmod 0755 "$PGHA_RUN"
   for key in server.key replication.key rewind.key etcd-client.key reconcile.sql; do
     pgha_install_secret "$PGHA_SECRETS/$key" "$PGHA_RUN/$key" postgres

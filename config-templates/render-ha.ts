@@ -9,21 +9,16 @@ import * as fs from "fs";
 import * as path from "path";
 import Mustache from "mustache";
 import type { ClusterSpec } from "../spec";
-import { dataLayout, PATHS, POSTGRES_PORT, primaryNode, REPLICATION_ROLE, SUPERUSER } from "../topology";
+import { dataLayout, type HaMember, PATHS, POSTGRES_PORT, primaryNode, REPLICATION_ROLE, ROUTER_PORTS, SUPERUSER } from "../topology";
 import { renderPgHbaConf, renderPostgresqlConf, renderReconcileSql, type Verifiers } from "./render";
 
-/** A member of the cluster as others reach it: its name (container, certificate CN) and the address it advertises. */
-export interface HaMember {
-  name: string;
-  /** Host name or IP address the member advertises to its peers and the router. */
-  address: string;
-}
+export type { HaMember } from "../topology";
+export { ROUTER_PORTS } from "../topology";
 
 /** Ports inside the containers. */
 export const PATRONI_REST_PORT = 8008;
 export const ETCD_CLIENT_PORT = 2379;
 export const ETCD_PEER_PORT = 2380;
-export const ROUTER_PORTS = { readWrite: 5000, readOnly: 5001, monitor: 8404 } as const;
 
 /** The role pg_rewind connects as (client certificate; Patroni creates it with the grants pg_rewind needs). */
 export const REWIND_ROLE = "rewind";
@@ -134,6 +129,11 @@ export function patroniPgHba(spec: ClusterSpec): string[] {
   const firstPasswordRule = rules.findIndex((rule) => rule.endsWith("scram-sha-256"));
   if (firstPasswordRule < 0) throw new Error("pg_hba.conf.tmpl has no scram-sha-256 rule to place pg_rewind's rule before");
   rules.splice(firstPasswordRule, 0, `hostssl postgres ${REWIND_ROLE} ${spec.networkSubnet} cert`);
+  // Patroni reads its own server's timeline over a replication connection to localhost before it
+  // decides whether a rejoining node needs pg_rewind; the same certificate, over loopback.
+  const subnetReplication = rules.findIndex((rule) => rule === `hostssl replication ${REPLICATION_ROLE} ${spec.networkSubnet} cert`);
+  if (subnetReplication < 0) throw new Error("pg_hba.conf.tmpl has no certificate rule for replication to extend to loopback");
+  rules.splice(subnetReplication + 1, 0, `hostssl replication ${REPLICATION_ROLE} 127.0.0.1/32 cert`);
   return rules;
 }
 
@@ -166,6 +166,8 @@ export function renderPatroniYml(spec: ClusterSpec, etcd: HaMember[], node: HaMe
     clusterParameters: parameterList(cluster),
     nodeParameters: parameterList(nodeParameters),
     postBootstrap: `${PATHS.scriptsDir}/patroni-post-bootstrap.sh`,
+    callback: `${PATHS.scriptsDir}/patroni-callback.sh`,
+    restoreCommand: spec.walArchiving ? yamlScalar(`cp ${PATHS.walArchive}/%f %p`) : false,
     dataDir: dataLayout(major).pgdata,
     binDir: `/usr/lib/postgresql/${major}/bin`,
     pgpass: HA_PATHS.pgpass,
@@ -237,6 +239,6 @@ export function renderHaproxyCredentials(restPassword: string): string {
 }
 
 /** The start-up and health scripts of the HA containers, uploaded unchanged. */
-export function haScript(name: "patroni-start.sh" | "patroni-health.sh" | "patroni-post-bootstrap.sh" | "etcd-health.sh" | "haproxy-health.sh"): string {
+export function haScript(name: "patroni-start.sh" | "patroni-health.sh" | "patroni-post-bootstrap.sh" | "patroni-callback.sh" | "etcd-health.sh" | "haproxy-health.sh"): string {
   return fs.readFileSync(path.join(__dirname, name), "utf8");
 }

@@ -9,7 +9,7 @@ import { type ClusterSpec, READ_ONLY_SUFFIX, SUPERUSER_RESERVED_CONNECTIONS } fr
 import {
   MONITOR_ROLE, PATHS, PGBOUNCER_ADMIN, PGBOUNCER_PORT, PGBOUNCER_STATS, POSTGRES_PORT,
   type PostgresNode, REPLICATION_ROLE, SUPERUSER,
-  primaryNode, readOnlyHosts, replicaNodes,
+  primaryNode, replicaNodes, serverEndpoints,
 } from "../topology";
 import { quoteConfValue } from "./parameters";
 import { clusterTuningSettings } from "./tuning";
@@ -92,16 +92,20 @@ export function renderPgHbaConf(spec: ClusterSpec): string {
 }
 
 export function renderPgbouncerIni(spec: ClusterSpec): string {
-  const readOnly = readOnlyHosts(spec);
+  const servers = serverEndpoints(spec);
   const tlsProtocols = spec.tls.minProtocol === "TLSv1.3" ? "tlsv1.3" : "tlsv1.2,tlsv1.3";
   return render("pgbouncer.ini.tmpl", {
     clusterName: spec.clusterName,
     readOnlySuffix: READ_ONLY_SUFFIX,
-    readOnlyTarget: spec.replicas > 0 ? `the ${spec.replicas} replica(s)` : "the primary (no replicas)",
+    readWriteTarget: spec.failover === "patroni" ? "the router's read-write port (the node holding the leader lock)" : "the primary",
+    readOnlyTarget: spec.failover === "patroni"
+      ? "the router's read-only port (streaming replicas, the primary when none is left)"
+      : spec.replicas > 0 ? `the ${spec.replicas} replica(s)` : "the primary (no replicas)",
     databases: spec.databases.map((name) => ({ name })),
-    primaryHost: primaryNode(spec).name,
-    readOnlyHosts: readOnly.join(","),
-    port: POSTGRES_PORT,
+    readWriteHost: servers.readWrite.host,
+    readWritePort: servers.readWrite.port,
+    readOnlyHosts: servers.readOnly.hosts.join(","),
+    readOnlyPort: servers.readOnly.port,
     listenPort: PGBOUNCER_PORT,
     userlist: PATHS.userlist,
     adminUser: PGBOUNCER_ADMIN,

@@ -20,7 +20,7 @@ const CLUSTER = "pgha-drill-bad";
  * ports); the drill only swaps the images for the local ones and, should a case wrongly pass,
  * keeps what it would create off other suites' names and subnets.
  */
-const BASE = { ...loadStackConfig("dev"), ...testOverrides("dev", 18), "pg-ha:clusterName": CLUSTER, "pg-ha:networkSubnet": "172.30.32.0/24" };
+const BASE = { ...loadStackConfig("dev"), ...testOverrides("dev", 18, "none"), "pg-ha:clusterName": CLUSTER, "pg-ha:networkSubnet": "172.30.32.0/24" };
 
 interface EngineObject {
   kind: "container" | "network" | "volume";

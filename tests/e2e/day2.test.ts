@@ -41,7 +41,7 @@ const PROD: Shape = {
 const statePath = (shape: Shape) => path.join(STATE_DIR, shape.clusterName, "state.json");
 
 async function run(shape: Shape, extra: Record<string, string> = {}, options: { preview?: boolean; replace?: string[] } = {}) {
-  const config = { ...loadStackConfig(shape.stack), ...testOverrides(shape.stack, 18), ...shape.config, ...extra };
+  const config = { ...loadStackConfig(shape.stack), ...testOverrides(shape.stack, 18, "none"), ...shape.config, ...extra };
   const result = await deploy({
     programPath: path.join(ROOT, "index.ts"), stack: `day2-${shape.stack}`, config, statePath: statePath(shape), ...options,
   });

@@ -43,7 +43,7 @@ afterAll(async () => {
 }, 300_000);
 
 test("every container runs under Docker's init: PID 1 is docker-init, the server its child and never PID 1", async () => {
-  const servers = { primary: "postgres", replica: "postgres", pgbouncer: "pgbouncer" } as const;
+  const servers: Record<string, string> = { primary: "postgres", replica: "postgres", pgbouncer: "pgbouncer" };
   expect(cluster.outputs.nodes.map((n) => n.role).sort()).toEqual(["pgbouncer", "primary", "replica", "replica"]);
   const seen: string[] = [];
   for (const node of cluster.outputs.nodes) {

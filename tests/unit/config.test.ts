@@ -58,7 +58,11 @@ describe("committed stack files", () => {
 
   test("no settings at all gives the declared defaults", () => {
     const spec = parseClusterConfig({});
-    expect(spec.postgres).toEqual({ major: 18, image: "postgres:18-trixie" });
+    // With Patroni (the default) the official image gets Patroni added by images/postgres-patroni.
+    expect(spec.postgres).toEqual({ major: 18, image: "pg-ha/postgres-patroni:18", build: true });
+    expect(spec.failover).toBe("patroni");
+    expect(spec.ha).toEqual({ etcdMembers: 3, etcdImage: "", haproxyImage: "haproxy:3.0.11" });
+    expect(parseClusterConfig({ "pg-ha:failover": "none" }).postgres).toEqual({ major: 18, image: "postgres:18-trixie", build: false });
     expect(spec.synchronousMode).toBe("off");
     expect(spec.tls).toEqual({ minProtocol: "TLSv1.3", validityDays: 365, renewBeforeDays: 30, extraNames: [] });
   });

@@ -35,3 +35,14 @@ test("the Dockerfile starts from the official postgres image, pinned by tag", ()
   expect(text).toMatch(/^ARG POSTGRES_IMAGE=postgres:1[78]-trixie$/m);
   expect(text).toMatch(/^FROM \$\{POSTGRES_IMAGE\}$/m);
 });
+
+test("the etcd Dockerfile installs the etcd packages of the test image, from the Debian release the test image uses", () => {
+  const text = fs.readFileSync(path.join(ROOT, "images/etcd/Dockerfile"), "utf8");
+  const m = /apt-get install -y --no-install-recommends ([^;\\]+);/.exec(text);
+  if (!m) throw new Error("no apt-get install line in images/etcd/Dockerfile");
+  const script = `eval "$(sed -n '/^packages() {/,/^}/p;/^patroni_packages() {/,/^}/p' ${path.join(ROOT, "tests/images/build.sh")})"; packages ha-tools`;
+  const testImage = execFileSync("bash", ["-c", script], { encoding: "utf8" }).trim().split(/\s+/);
+  expect(testImage).toEqual(expect.arrayContaining(m[1].trim().split(/\s+/)));
+  expect(text).toMatch(/^FROM debian:trixie-slim$/m);
+  expect(fs.readFileSync(path.join(ROOT, "tests/images/build.sh"), "utf8")).toMatch(/TAG=pgha-test\/ha-tools:latest SUITE=trixie/);
+});

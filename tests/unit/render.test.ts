@@ -77,10 +77,10 @@ describe.each([["dev", dev], ["prod", prod]] as const)("rendering for %s", (_, s
 
   test("pgbouncer.ini: read-write and read-only entries, pool sizes from the spec, TLS both ways", () => {
     const lines = settings(renderPgbouncerIni(spec));
-    const replicas = replicaNodes(spec).map((r) => r.name).join(",");
+    // With Patroni, both entries go through the router, whichever node leads.
     expect(lines).toEqual(expect.arrayContaining([
-      `app = host=${spec.clusterName}-primary port=5432 dbname=app`,
-      `app_ro = host=${replicas} port=5432 dbname=app`,
+      `app = host=${spec.clusterName}-router port=5000 dbname=app`,
+      `app_ro = host=${spec.clusterName}-router port=5001 dbname=app`,
       "auth_type = scram-sha-256",
       `pool_mode = transaction`,
       `default_pool_size = ${spec.pool.defaultPoolSize}`,
@@ -93,6 +93,15 @@ describe.each([["dev", dev], ["prod", prod]] as const)("rendering for %s", (_, s
       "client_tls_protocols = tlsv1.3",
       "server_tls_sslmode = verify-full",
       "server_tls_protocols = tlsv1.3",
+    ]));
+  });
+
+  test("pgbouncer.ini without Patroni: the fixed primary and the replicas", () => {
+    const fixed = parseClusterConfig({ ...stackConfig(spec.clusterName.endsWith("dev") ? "dev" : "prod"), "pg-ha:failover": "none" });
+    const replicas = replicaNodes(fixed).map((r) => r.name).join(",");
+    expect(settings(renderPgbouncerIni(fixed))).toEqual(expect.arrayContaining([
+      `app = host=${fixed.clusterName}-primary port=5432 dbname=app`,
+      `app_ro = host=${replicas} port=5432 dbname=app`,
     ]));
   });
 

@@ -9,7 +9,7 @@ import * as path from "path";
 import { promisify } from "util";
 import { Client, type ClientConfig } from "pg";
 import { parse as parseConnectionString } from "pg-connection-string";
-import { parseClusterConfig, type ClusterSpec } from "../../../config";
+import { type FailoverMode, parseClusterConfig, type ClusterSpec } from "../../../config";
 import { cleanupLeftovers, deploy, destroy, loadStackConfig } from "../executor";
 
 const execFileAsync = promisify(execFile);
@@ -29,14 +29,14 @@ export interface StackOutputs {
   adminUrls: { monitorUrl: string; pgbouncerAdminUrl: string; pgbouncerStatsUrl: string };
   caCertPem: string;
   networkName: string;
-  nodes: { name: string; role: "primary" | "replica" | "pgbouncer" }[];
+  nodes: { name: string; role: "primary" | "replica" | "postgres" | "etcd" | "router" | "pgbouncer" }[];
 }
 
 /**
  * What the tests change in a committed stack: the locally built images (nothing can be pulled
  * here) and, for prod's 4 CPUs, no more CPUs than this machine has (Docker refuses more).
  */
-export function testOverrides(stack: Stack, major: Major): Record<string, string> {
+export function testOverrides(stack: Stack, major: Major, failover: FailoverMode = "patroni"): Record<string, string> {
   const cpus = Number(loadStackConfig(stack)["pg-ha:nodeCpus"] ?? 1);
   return {
     "pg-ha:pullImages": "false",
@@ -44,8 +44,32 @@ export function testOverrides(stack: Stack, major: Major): Record<string, string
     "pg-ha:postgresImage": `pgha-test/postgres:${major}`,
     "pg-ha:pgbouncerImage": "pgha-test/pgbouncer:latest",
     "pg-ha:nodeCpus": String(Math.min(cpus, os.cpus().length)),
+    "pg-ha:failover": failover,
+    // One local image stands in for the etcd and HAProxy images (tests/images/build.sh).
+    ...(failover === "patroni" ? { "pg-ha:etcdImage": HA_TOOLS_IMAGE, "pg-ha:haproxyImage": HA_TOOLS_IMAGE } : {}),
   };
 }
+
+export const HA_TOOLS_IMAGE = "pgha-test/ha-tools:latest";
+
+/**
+ * The topology deployCluster gives a suite that does not choose one in its extra config: the
+ * fixed primary and replicas, which the suites written before Patroni were built around.
+ */
+export const SUITE_DEFAULT_FAILOVER: FailoverMode = "none";
+
+/** The current leader of a Patroni cluster and the other members, as patronictl reports them. */
+export async function patroniMembers(anyNode: string): Promise<{ name: string; role: string; state: string; timeline?: number; lag?: number | string }[]> {
+  const { stdout } = await execFileAsync("docker", ["exec", "-u", "postgres", anyNode, "patronictl", "-c", PATRONI_CONFIG_DIR, "list", "-f", "json"], { timeout: 30_000 });
+  return (JSON.parse(stdout) as Record<string, unknown>[]).map((m) => ({
+    name: String(m.Member), role: String(m.Role).toLowerCase(), state: String(m.State),
+    timeline: m.TL === undefined || m.TL === "" ? undefined : Number(m.TL),
+    lag: m["Lag in MB"] as number | string | undefined,
+  }));
+}
+
+/** Where patroni-start.sh gathers Patroni's configuration (patroni.yml and the REST credentials). */
+export const PATRONI_CONFIG_DIR = "/run/pg-ha/patroni";
 
 export interface DeployedCluster {
   stack: Stack;
@@ -59,6 +83,8 @@ export interface DeployedCluster {
   primary: string;
   replicas: string[];
   pgbouncer: string;
+  /** Every PostgreSQL node. */
+  members: string[];
 }
 
 /**
@@ -73,7 +99,8 @@ export async function deployCluster(
   deployment = `${stack}-${major}`,
   fresh = true,
 ): Promise<DeployedCluster> {
-  const config = { ...loadStackConfig(stack), ...testOverrides(stack, major), ...extra };
+  const failover = (extra["pg-ha:failover"] ?? SUITE_DEFAULT_FAILOVER) as FailoverMode;
+  const config = { ...loadStackConfig(stack), ...testOverrides(stack, major, failover), ...extra };
   const spec = parseClusterConfig(config);
   // Whatever run left objects of this cluster (same names), they must go first.
   await cleanupLeftovers(undefined, { labels: [`pgha.cluster=${spec.clusterName}`], keepData: !fresh });
@@ -81,11 +108,21 @@ export async function deployCluster(
   const outputs = result.outputs as unknown as StackOutputs;
   const caFile = path.join(os.tmpdir(), `pgha-${deployment}-ca.pem`);
   fs.writeFileSync(caFile, outputs.caCertPem);
+  const pgbouncer = outputs.nodes.find((n) => n.role === "pgbouncer")!.name;
+  if (spec.failover === "patroni") {
+    // Which member leads is run-time state: this is who led when the deploy finished.
+    const members = outputs.nodes.filter((n) => n.role === "postgres").map((n) => n.name);
+    const listed = await patroniMembers(members[0]);
+    const leader = listed.find((m) => m.role === "leader")?.name;
+    if (!leader) throw new Error(`no leader among ${JSON.stringify(listed)}`);
+    return { stack, deployment, spec, config, outputs, elapsedMs: result.elapsedMs, caFile, primary: leader, replicas: members.filter((m) => m !== leader), pgbouncer, members };
+  }
   return {
     stack, deployment, spec, config, outputs, elapsedMs: result.elapsedMs, caFile,
     primary: outputs.nodes.find((n) => n.role === "primary")!.name,
     replicas: outputs.nodes.filter((n) => n.role === "replica").map((n) => n.name),
-    pgbouncer: outputs.nodes.find((n) => n.role === "pgbouncer")!.name,
+    pgbouncer,
+    members: outputs.nodes.filter((n) => n.role === "primary" || n.role === "replica").map((n) => n.name),
   };
 }
 
