@@ -175,7 +175,7 @@ export const SETTINGS = {
   },
   publishDirectPort: {
     type: "integer", default: 0,
-    description: "Host port of the primary (direct endpoint); 0 = not published.",
+    description: "Host port of the direct endpoint (the router's read-write port, or the fixed primary); 0 = not published.",
     accepted: portAccepted, schema: port,
   },
   publishPooledPort: {
