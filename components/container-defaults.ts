@@ -18,10 +18,21 @@ export function goDuration(seconds: number): string {
   return h > 0 ? `${h}h${m}m${s}s` : m > 0 ? `${m}m${s}s` : `${s}s`;
 }
 
-/** A health check running SCRIPT; `interval` is explicit because 0 means the daemon's 30 s. */
-export function healthcheck(script: string, startPeriodSeconds: number): docker.types.input.ContainerHealthcheck {
-  return { tests: ["CMD", script], interval: goDuration(2), timeout: goDuration(5), startPeriod: goDuration(startPeriodSeconds), retries: 5 };
+/**
+ * A health check running SCRIPT; `interval` is explicit because 0 means the daemon's 30 s. Each
+ * check is a process started in the container (an exec through runc); a check that starts a
+ * Python or Go client costs a tenth of a CPU second, so those run less often (SLOW_CHECK_SECONDS).
+ */
+export function healthcheck(script: string, startPeriodSeconds: number, intervalSeconds = 2): docker.types.input.ContainerHealthcheck {
+  return { tests: ["CMD", script], interval: goDuration(intervalSeconds), timeout: goDuration(5), startPeriod: goDuration(startPeriodSeconds), retries: 5 };
 }
+
+/**
+ * Interval of the checks that start an interpreter or a Go client (Patroni's REST check in
+ * Python, etcdctl). Docker's health only tells `pulumi up` when a container is ready and shows an
+ * operator its state; failover never waits for it (Patroni and HAProxy check on their own).
+ */
+export const SLOW_CHECK_SECONDS = 5;
 
 /** CPUs as the provider reads them back (nanoInt64ToDecimalString): 1 -> "1.0", 4 -> "4.0"; "1" would replace the container on every `pulumi up`. */
 export function cpusString(cpus: number): string {

@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { ClusterSpec } from "../spec";
 import { ETCD_CLIENT_PORT, HA_PATHS, haScript, type HaMember, renderEtcdConf } from "../config-templates/render-ha";
 import { PATHS } from "../topology";
-import { clusterLabels, healthcheck, SMALL_SERVICE, upload } from "./container-defaults";
+import { clusterLabels, healthcheck, SLOW_CHECK_SECONDS, SMALL_SERVICE, upload } from "./container-defaults";
 import { secretFiles } from "./secret-files";
 import type { KeyPair } from "./tls";
 
@@ -61,7 +61,7 @@ export class EtcdMember extends pulumi.ComponentResource {
       ],
       volumes: [{ volumeName: volume.name, containerPath: HA_PATHS.etcdData }, secrets.volume],
       networksAdvanced: [{ name: args.networkName, aliases: [member.name], ipv4Address: args.ipv4Address }],
-      healthcheck: healthcheck(`${PATHS.scriptsDir}/etcd-health.sh`, ETCD_WAIT_SECONDS),
+      healthcheck: healthcheck(`${PATHS.scriptsDir}/etcd-health.sh`, ETCD_WAIT_SECONDS, SLOW_CHECK_SECONDS),
       wait: true,
       waitTimeout: ETCD_WAIT_SECONDS,
       labels: [...labels, secrets.label],
