@@ -20,16 +20,15 @@ export function goDuration(seconds: number): string {
 
 /**
  * A health check running SCRIPT; `interval` is explicit because 0 means the daemon's 30 s. Each
- * check is a process started in the container (an exec through runc); a check that starts a
- * Python or Go client costs a tenth of a CPU second, so those run less often (SLOW_CHECK_SECONDS).
+ * check is a process started in the container (an exec through runc); a check that starts a Go
+ * client costs a tenth of a CPU second, so those run less often (SLOW_CHECK_SECONDS).
  */
 export function healthcheck(script: string, startPeriodSeconds: number, intervalSeconds = 2): docker.types.input.ContainerHealthcheck {
   return { tests: ["CMD", script], interval: goDuration(intervalSeconds), timeout: goDuration(5), startPeriod: goDuration(startPeriodSeconds), retries: 5 };
 }
 
 /**
- * Interval of the checks that start an interpreter or a Go client (Patroni's REST check in
- * Python, etcdctl). Docker's health only tells `pulumi up` when a container is ready and shows an
+ * Interval of the checks that start a heavy client (etcdctl). Docker's health only tells `pulumi up` when a container is ready and shows an
  * operator its state; failover never waits for it (Patroni and HAProxy check on their own).
  */
 export const SLOW_CHECK_SECONDS = 5;

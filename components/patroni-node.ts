@@ -11,7 +11,7 @@ import {
 } from "../config-templates/render-ha";
 import { script, type Verifiers } from "../config-templates/render";
 import { dataLayout, PATHS } from "../topology";
-import { clusterLabels, cpusString, healthcheck, LOG_OPTIONS, REAPING_INIT, SLOW_CHECK_SECONDS, upload } from "./container-defaults";
+import { clusterLabels, cpusString, healthcheck, LOG_OPTIONS, REAPING_INIT, upload } from "./container-defaults";
 import { secretFiles } from "./secret-files";
 import type { KeyPair } from "./tls";
 
@@ -100,7 +100,7 @@ export class PatroniNode extends pulumi.ComponentResource {
         secrets.volume,
       ],
       networksAdvanced: [{ name: args.networkName, aliases: [node.name], ipv4Address: args.ipv4Address }],
-      healthcheck: healthcheck(`${PATHS.scriptsDir}/patroni-health.sh`, PATRONI_WAIT_SECONDS, SLOW_CHECK_SECONDS),
+      healthcheck: healthcheck(`${PATHS.scriptsDir}/patroni-health.sh`, PATRONI_WAIT_SECONDS),
       wait: true,
       waitTimeout: PATRONI_WAIT_SECONDS,
       restart: "unless-stopped",
