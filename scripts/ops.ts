@@ -1,0 +1,458 @@
+/**
+ * Operator commands for a Patroni cluster, driven by the stack outputs
+ * (`pulumi stack output --json --show-secrets > outputs.json`):
+ *
+ *   npm run ops -- switchover --outputs outputs.json [--to <node>] [--timeout <seconds>]
+ *   npm run ops -- status --outputs outputs.json [--json]
+ *
+ * Patroni is driven with `docker exec -u postgres <node> patronictl`, the containers named by the
+ * `nodes` output; PgBouncer's consoles and the router's endpoints are reached with the URLs of the
+ * outputs, verify-full against `caCertPem`, from wherever this runs (host URLs on the host).
+ */
+import { execFile } from "child_process";
+import * as fs from "fs";
+import { promisify } from "util";
+import { parseArgs } from "util";
+import { Client, type ClientConfig } from "pg";
+import { parse as parseConnectionString } from "pg-connection-string";
+
+const execFileAsync = promisify(execFile);
+
+const USAGE =
+  "usage: npm run ops -- switchover --outputs <stack-outputs.json> [--to <node>] [--timeout <seconds>]\n" +
+  "       npm run ops -- status --outputs <stack-outputs.json> [--json]";
+
+/** Where the nodes keep Patroni's configuration (patroni.yml and the REST credentials). */
+const PATRONI_CONFIG_DIR = "/run/pg-ha/patroni";
+/** The PgBouncer entry of its own console, not an application database. */
+const CONSOLE_DATABASE = "pgbouncer";
+
+export interface OpsOutputs {
+  pooledUrl: string;
+  readOnlyUrl: string;
+  hostPooledUrl?: string;
+  hostReadOnlyUrl?: string;
+  adminUrls: { monitorUrl: string; pgbouncerAdminUrl: string; pgbouncerStatsUrl: string };
+  caCertPem: string;
+  networkName: string;
+  nodes: { name: string; role: string }[];
+}
+
+export interface MemberStatus {
+  name: string;
+  role: string;
+  state: string;
+  timeline?: number;
+  lagMb?: number | string;
+  address?: string;
+}
+
+export interface EndpointView {
+  /** Which output the connection used, and where it went. */
+  via: string;
+  endpoint: string;
+  member?: string;
+  address?: string;
+  inRecovery?: boolean;
+  error?: string;
+}
+
+export interface StatusReport {
+  /** Patroni's maintenance mode (`patronictl pause`): no automatic failover while on. */
+  maintenanceMode: boolean;
+  members: MemberStatus[];
+  router: { readWrite: EndpointView; readOnly: EndpointView };
+  pools: Record<string, string>[];
+  poolsError?: string;
+}
+
+class OpsError extends Error {}
+
+// ---------------------------------------------------------------------------------------------
+// Outputs, Patroni and connections
+
+export function loadOutputs(file: string): OpsOutputs {
+  let outputs: OpsOutputs;
+  try {
+    outputs = JSON.parse(fs.readFileSync(file, "utf8")) as OpsOutputs;
+  } catch (e) {
+    throw new OpsError(`cannot read the stack outputs from ${file}: ${(e as Error).message} ` +
+      "(write them with `pulumi stack output --json --show-secrets > outputs.json`)");
+  }
+  const missing = ["pooledUrl", "readOnlyUrl", "adminUrls", "caCertPem", "networkName", "nodes"].filter((k) => !(k in outputs));
+  if (missing.length > 0) throw new OpsError(`${file} lacks ${missing.join(", ")}: is it \`pulumi stack output --json --show-secrets\` of a pg-ha stack?`);
+  if (typeof outputs.adminUrls.monitorUrl !== "string" || outputs.adminUrls.monitorUrl.includes("[secret]")) {
+    throw new OpsError(`${file} has no revealed adminUrls: write it with --show-secrets`);
+  }
+  return outputs;
+}
+
+/** The PostgreSQL nodes; a cluster without Patroni has none of role "postgres". */
+function patroniNodes(outputs: OpsOutputs): string[] {
+  const nodes = outputs.nodes.filter((n) => n.role === "postgres").map((n) => n.name);
+  if (nodes.length === 0) throw new OpsError("the outputs name no Patroni node (role \"postgres\"): these commands need pg-ha:failover = patroni");
+  return nodes;
+}
+
+/** patronictl on the first node that answers (any member talks to the same etcd). */
+async function patronictl(nodes: string[], args: string[], timeoutMs = 60_000): Promise<string> {
+  const failures: string[] = [];
+  for (const node of nodes) {
+    try {
+      const { stdout } = await execFileAsync("docker", ["exec", "-u", "postgres", node, "patronictl", "-c", PATRONI_CONFIG_DIR, ...args], { timeout: timeoutMs });
+      return stdout;
+    } catch (e) {
+      const err = e as { stdout?: string; stderr?: string; message: string };
+      failures.push(`${node}: ${(err.stderr || err.stdout || err.message).trim()}`);
+    }
+  }
+  throw new OpsError(`patronictl ${args.join(" ")} failed on every node:\n  ${failures.join("\n  ")}`);
+}
+
+async function members(nodes: string[], addresses?: Map<string, string>): Promise<MemberStatus[]> {
+  // A member that cannot reach etcd in time prints nothing; ask again (bounded) rather than fail.
+  let listed: Record<string, unknown>[] | undefined;
+  for (let attempt = 1; !listed; attempt++) {
+    const out = await patronictl(nodes, ["list", "-f", "json"], 30_000);
+    try {
+      listed = JSON.parse(out) as Record<string, unknown>[];
+    } catch {
+      if (attempt === 3) throw new OpsError(`patronictl list printed no member list three times (last: ${JSON.stringify(out.slice(0, 200))})`);
+      await sleep(1000);
+    }
+  }
+  return listed.map((m) => ({
+    name: String(m.Member),
+    role: String(m.Role),
+    state: String(m.State),
+    timeline: m.TL === undefined || m.TL === "" ? undefined : Number(m.TL),
+    lagMb: m["Lag in MB"] as number | string | undefined,
+    address: addresses ? [...addresses].find(([, name]) => name === m.Member)?.[0] : undefined,
+  }));
+}
+
+const leaderOf = (list: MemberStatus[]) => list.find((m) => m.role === "Leader" && m.state === "running");
+
+/** address on the cluster network -> node name, to say which member answered a connection. */
+async function nodeAddresses(outputs: OpsOutputs, nodes: string[]): Promise<Map<string, string>> {
+  const map = new Map<string, string>();
+  for (const node of nodes) {
+    const { stdout } = await execFileAsync("docker", ["inspect", "-f", `{{(index .NetworkSettings.Networks "${outputs.networkName}").IPAddress}}`, node], { timeout: 30_000 });
+    if (stdout.trim()) map.set(stdout.trim(), node);
+  }
+  return map;
+}
+
+function clientConfig(url: string, caPem: string, connectTimeoutMs = 5000): ClientConfig {
+  const { ssl, ...rest } = parseConnectionString(url);
+  if (typeof ssl !== "object") throw new OpsError("a URL of the outputs lacks sslmode=verify-full");
+  return { ...(rest as ClientConfig), ssl: { rejectUnauthorized: ssl.rejectUnauthorized, ca: caPem }, connectionTimeoutMillis: connectTimeoutMs };
+}
+
+/** host:port of a URL, for messages (never the password). */
+function endpointOf(url: string): string {
+  const u = new URL(url);
+  return `${u.hostname}:${u.port}`;
+}
+
+async function connect(url: string, caPem: string, connectTimeoutMs = 5000): Promise<Client> {
+  const client = new Client(clientConfig(url, caPem, connectTimeoutMs));
+  // A connection cut by the router surfaces on the next query; without a listener it would end the process.
+  client.on("error", () => undefined);
+  await client.connect();
+  return client;
+}
+
+/** A connection the outputs say exists but this machine cannot reach: name it and say why. */
+function unreachable(what: string, url: string, outputs: OpsOutputs, cause: unknown): OpsError {
+  const host = new URL(url).hostname;
+  const inside = !/^(\d+\.){3}\d+$|^\[?[0-9a-f:]+\]?$|^localhost$/i.test(host);
+  const hint = inside
+    ? ` ${host} is a name inside the cluster network ${outputs.networkName}: this endpoint is not published on the host. ` +
+      `Publish it (pg-ha:publishDirectPort for monitorUrl, pg-ha:publishPooledPort for the PgBouncer consoles) or run this from a container attached to ${outputs.networkName}.`
+    : "";
+  return new OpsError(`${what} (${endpointOf(url)}) cannot be reached: ${(cause as Error).message}.${hint}`);
+}
+
+async function whoAnswers(url: string, caPem: string, addresses: Map<string, string>): Promise<{ address: string; member?: string; inRecovery: boolean }> {
+  const client = await connect(url, caPem, 3000);
+  try {
+    const row = (await client.query("SELECT host(inet_server_addr()) AS address, pg_is_in_recovery() AS in_recovery")).rows[0] as { address: string; in_recovery: boolean };
+    return { address: row.address, member: addresses.get(row.address), inRecovery: row.in_recovery };
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** The read-only pooled URL a host reaches: hostReadOnlyUrl, else the host pooler port with the read-only database. */
+function readOnlyUrlFromHere(outputs: OpsOutputs): { via: string; url: string } {
+  if (outputs.hostReadOnlyUrl) return { via: "hostReadOnlyUrl", url: outputs.hostReadOnlyUrl };
+  if (outputs.hostPooledUrl) {
+    // The read-only entry is a database of the same PgBouncer, so the published pooler port serves it too.
+    const url = new URL(outputs.hostPooledUrl);
+    url.pathname = new URL(outputs.readOnlyUrl).pathname;
+    return { via: "hostPooledUrl with readOnlyUrl's database", url: url.toString() };
+  }
+  return { via: "readOnlyUrl", url: outputs.readOnlyUrl };
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+
+// ---------------------------------------------------------------------------------------------
+// switchover
+
+interface SwitchoverOptions { to?: string; timeoutMs: number }
+
+async function switchover(outputs: OpsOutputs, options: SwitchoverOptions): Promise<void> {
+  const nodes = patroniNodes(outputs);
+  const ca = outputs.caCertPem;
+  const { monitorUrl, pgbouncerAdminUrl } = outputs.adminUrls;
+  const addresses = await nodeAddresses(outputs, nodes);
+
+  const before = await members(nodes, addresses);
+  const leader = leaderOf(before);
+  if (!leader) throw new OpsError(`no running leader to switch over from: ${describeMembers(before)}`);
+  if (options.to !== undefined) {
+    const target = before.find((m) => m.name === options.to);
+    if (!target) throw new OpsError(`--to ${options.to} is not a member; members: ${before.map((m) => m.name).join(", ")}`);
+    if (target.name === leader.name) throw new OpsError(`--to ${options.to} already leads the cluster`);
+  } else if (!before.some((m) => m.name !== leader.name && m.state === "streaming")) {
+    throw new OpsError(`no streaming replica to switch over to: ${describeMembers(before)}`);
+  }
+
+  // Both endpoints must answer before anything is paused: a switchover that cannot see the router
+  // would keep the applications paused for nothing.
+  const admin = await connect(pgbouncerAdminUrl, ca).catch((e) => { throw unreachable("PgBouncer's admin console (adminUrls.pgbouncerAdminUrl)", pgbouncerAdminUrl, outputs, e); });
+  admin.on("error", () => undefined);
+  try {
+    const seen = await whoAnswers(monitorUrl, ca, addresses).catch((e) => { throw unreachable("the router's read-write endpoint (adminUrls.monitorUrl)", monitorUrl, outputs, e); });
+    if (seen.member !== leader.name) throw new OpsError(`the read-write endpoint answers from ${seen.member ?? seen.address}, Patroni's leader is ${leader.name}: the router disagrees with Patroni, not switching`);
+
+    const databases = ((await admin.query("SHOW DATABASES")).rows as { name: string }[])
+      .map((r) => r.name).filter((name) => name !== CONSOLE_DATABASE);
+    process.stdout.write(`switchover: leader ${leader.name} (timeline ${leader.timeline ?? "?"}), target ${options.to ?? "Patroni's choice"}; pausing ${databases.join(", ")} on PgBouncer\n`);
+
+    const start = Date.now();
+    const paused: string[] = [];
+    let resumed = false;
+    const resume = async () => {
+      const client = await connect(pgbouncerAdminUrl, ca);
+      try {
+        for (const db of paused) await client.query(`RESUME ${quoteIdent(db)}`);
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+      resumed = true;
+    };
+    // Interrupted while the applications are held (Ctrl-C, a terminal closed): resume them first.
+    const onSignal = (signal: NodeJS.Signals) => {
+      process.stderr.write(`switchover: ${signal} while paused; resuming ${paused.join(", ")}\n`);
+      resume().then(() => process.exit(130), (e) => {
+        process.stderr.write(`switchover: RESUME FAILED (${(e as Error).message}); run RESUME on PgBouncer's admin console now\n`);
+        process.exit(1);
+      });
+    };
+    process.once("SIGINT", onSignal);
+    process.once("SIGTERM", onSignal);
+    try {
+      // PAUSE returns once the database's running transactions have finished and its server
+      // connections are closed; clients queue in PgBouncer meanwhile.
+      for (const db of databases) {
+        paused.push(db);
+        await withTimeout(admin.query(`PAUSE ${quoteIdent(db)}`), options.timeoutMs, `PAUSE ${db} (waiting for its running transactions)`);
+      }
+      const pausedAt = Date.now();
+      process.stdout.write(`  paused in ${secs(pausedAt - start)}\n`);
+
+      const args = ["switchover", "--force", "--leader", leader.name, ...(options.to ? ["--candidate", options.to] : [])];
+      const said = (await patronictl(nodes, args, options.timeoutMs)).trim().split("\n").filter((l) => /switch|fail|error/i.test(l));
+      if (said.length > 0) process.stdout.write(`  patronictl: ${said.join(" / ")}\n`);
+      const switchedAt = Date.now();
+
+      // The switch is done for the applications when the router's read-write endpoint leads to
+      // a member other than the old leader that is out of recovery and that Patroni names leader.
+      const deadline = pausedAt + options.timeoutMs;
+      let newLeader: string | undefined;
+      let last = "";
+      while (!newLeader) {
+        if (Date.now() > deadline) throw new OpsError(`the read-write endpoint did not reach a new leader within ${secs(options.timeoutMs)} (last: ${last})`);
+        try {
+          const seen = await whoAnswers(monitorUrl, ca, addresses);
+          last = `${seen.member ?? seen.address}, in recovery ${seen.inRecovery}`;
+          if (!seen.inRecovery && seen.member && seen.member !== leader.name && (!options.to || seen.member === options.to)) {
+            const now = leaderOf(await members(nodes));
+            if (now?.name === seen.member) newLeader = seen.member;
+            else last += `; Patroni's leader ${now?.name ?? "none"}`;
+          }
+        } catch (e) {
+          last = (e as Error).message;
+        }
+        if (!newLeader) await sleep(200);
+      }
+      const routedAt = Date.now();
+      process.stdout.write(`  ${newLeader} leads; patronictl returned after ${secs(switchedAt - pausedAt)}, the read-write endpoint reached it after ${secs(routedAt - pausedAt)}\n`);
+
+      await resume();
+      const end = Date.now();
+      process.stdout.write(`  resumed in ${secs(end - routedAt)}\n`);
+      process.stdout.write(`switchover: ${leader.name} -> ${newLeader}; pause ${secs(pausedAt - start)}, switch ${secs(routedAt - pausedAt)}, resume ${secs(end - routedAt)}, total (applications held) ${secs(end - start)}\n`);
+    } finally {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+      if (!resumed && paused.length > 0) {
+        try {
+          await resume();
+          process.stderr.write(`switchover: resumed ${paused.join(", ")} on PgBouncer after the failure\n`);
+        } catch (e) {
+          process.stderr.write(`switchover: RESUME FAILED (${(e as Error).message}); run RESUME on PgBouncer's admin console now: psql "<pgbouncerAdminUrl>" -c "RESUME"\n`);
+        }
+      }
+    }
+  } finally {
+    await admin.end().catch(() => undefined);
+  }
+}
+
+/** An identifier for the PgBouncer console (database names are plain words here, quoted in case). */
+function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+async function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new OpsError(`${what} did not finish within ${secs(ms)}`)), ms); });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function describeMembers(list: MemberStatus[]): string {
+  return list.map((m) => `${m.name} ${m.role} ${m.state}`).join("; ");
+}
+
+// ---------------------------------------------------------------------------------------------
+// status
+
+export async function status(outputs: OpsOutputs): Promise<StatusReport> {
+  const nodes = patroniNodes(outputs);
+  const ca = outputs.caCertPem;
+  const addresses = await nodeAddresses(outputs, nodes);
+  const list = await members(nodes, addresses);
+  const maintenanceMode = /^pause:\s*true\s*$/m.test(await patronictl(nodes, ["show-config"], 30_000));
+
+  const view = async (via: string, url: string): Promise<EndpointView> => {
+    const base = { via, endpoint: endpointOf(url) };
+    try {
+      return { ...base, ...(await whoAnswers(url, ca, addresses)) };
+    } catch (e) {
+      return { ...base, error: unreachable(via, url, outputs, e).message };
+    }
+  };
+  const readOnly = readOnlyUrlFromHere(outputs);
+  const router = {
+    readWrite: await view("adminUrls.monitorUrl", outputs.adminUrls.monitorUrl),
+    readOnly: await view(readOnly.via, readOnly.url),
+  };
+
+  let pools: Record<string, string>[] = [];
+  let poolsError: string | undefined;
+  try {
+    const client = await connect(outputs.adminUrls.pgbouncerStatsUrl, ca);
+    try {
+      pools = ((await client.query("SHOW POOLS")).rows as Record<string, unknown>[])
+        .map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v === null ? "" : String(v)])));
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  } catch (e) {
+    poolsError = unreachable("PgBouncer's stats console (adminUrls.pgbouncerStatsUrl)", outputs.adminUrls.pgbouncerStatsUrl, outputs, e).message;
+  }
+  return { maintenanceMode, members: list, router, pools, ...(poolsError ? { poolsError } : {}) };
+}
+
+function printStatus(report: StatusReport): void {
+  const out: string[] = [`Members (patronictl list)${report.maintenanceMode ? ", maintenance mode on: no automatic failover" : ""}`];
+  out.push(...table(["member", "address", "role", "state", "timeline", "lag MB"],
+    report.members.map((m) => [m.name, m.address ?? "", m.role, m.state, m.timeline === undefined ? "" : String(m.timeline), m.lagMb === undefined ? "" : String(m.lagMb)])));
+  out.push("", "Router");
+  for (const [name, v] of [["read-write", report.router.readWrite], ["read-only", report.router.readOnly]] as const) {
+    out.push(v.error
+      ? `  ${name}: ${v.error}`
+      : `  ${name} (${v.via}, ${v.endpoint}): ${v.member ?? "an unknown server"} (${v.address}), ${v.inRecovery ? "in recovery (replica)" : "primary"}`);
+  }
+  out.push("", "PgBouncer pools (SHOW POOLS)");
+  if (report.poolsError) out.push(`  ${report.poolsError}`);
+  else {
+    const columns = ["database", "user", "cl_active", "cl_waiting", "sv_active", "sv_idle", "sv_used", "sv_login", "maxwait", "pool_mode"];
+    out.push(...table(columns, report.pools.map((p) => columns.map((c) => p[c] ?? ""))));
+  }
+  process.stdout.write(`${out.join("\n")}\n`);
+}
+
+function table(header: string[], rows: string[][]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => `  ${cells.map((c, i) => c.padEnd(widths[i])).join("  ")}`.trimEnd();
+  return [line(header), ...rows.map(line)];
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command !== "switchover" && command !== "status") {
+    process.stderr.write(`unknown command "${command ?? ""}"; accepted: switchover, status\n${USAGE}\n`);
+    return 2;
+  }
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: rest,
+      options: { outputs: { type: "string" }, to: { type: "string" }, timeout: { type: "string" }, json: { type: "boolean" } },
+      strict: true,
+    }));
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  if (!values.outputs) {
+    process.stderr.write(`--outputs is required\n${USAGE}\n`);
+    return 2;
+  }
+  if (command === "status" && (values.to !== undefined || values.timeout !== undefined)) {
+    process.stderr.write(`--to and --timeout apply to switchover only\n${USAGE}\n`);
+    return 2;
+  }
+  if (command === "switchover" && values.json) {
+    process.stderr.write(`--json applies to status only\n${USAGE}\n`);
+    return 2;
+  }
+  const timeoutSeconds = Number(values.timeout ?? 60);
+  if (!(timeoutSeconds > 0)) {
+    process.stderr.write(`--timeout "${values.timeout}" is not a positive number of seconds\n${USAGE}\n`);
+    return 2;
+  }
+  try {
+    const outputs = loadOutputs(values.outputs);
+    if (command === "switchover") {
+      await switchover(outputs, { to: values.to, timeoutMs: timeoutSeconds * 1000 });
+    } else {
+      const report = await status(outputs);
+      if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+      else printStatus(report);
+    }
+    return 0;
+  } catch (e) {
+    process.stderr.write(`${command} failed: ${(e as Error).message}\n`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => process.exit(code), (e) => {
+    process.stderr.write(`${String(e)}\n`);
+    process.exit(1);
+  });
+}
