@@ -5,7 +5,8 @@
 import { type ConnectionCost, costOf, PATH_TITLES } from "./connections";
 import type { BenchResults } from "./results";
 import { allFailures, summarize, type PointFigures } from "./summary";
-import { evaluateTargets, f, pct, scriptName } from "./targets";
+import { evaluateTargets, f, FAILOVER_ANCHORS, pct, scriptName, TARGETS } from "./targets";
+import { FAILOVER_KINDS, FAILOVER_TITLES, failoverFailures, failoverOf, type FailoverResult, summarizeFailover } from "./failover";
 import type { MemorySummary } from "./usage";
 
 const s1 = (ms: number | undefined) => f(ms === undefined ? undefined : ms / 1000, 1);
@@ -105,7 +106,8 @@ export function renderReport(r: BenchResults, paths: ReportPaths): string {
   if ((r.notes ?? []).length > 0) {
     push("**Deviations from the plan in this run:**", "", ...r.notes!.map((x) => `- ${x}`), "");
   }
-  const failures = allFailures(r);
+  const known = allFailures(r);
+  const failures = [...known, ...failoverFailures(failoverOf(r)).filter((x) => !known.some((k) => k.phase === x.phase && k.error === x.error))];
   if (failures.length > 0) {
     push("**Failed measurements, and phases that failed or were skipped, in this run** (a failed measurement has no figure and is in no median):", "", ...failures.map((x) => `- ${x.phase}: ${x.error}`), "");
   }
@@ -151,8 +153,9 @@ export function renderReport(r: BenchResults, paths: ReportPaths): string {
     `4. **Replication lag** on the prod shape (2 replicas, asynchronous): \`pgbench -i -s ${st.scale}\` through PgBouncer, then a TPC-B-like load of ${st.lagClients} clients for ${st.lagDurationS} s through PgBouncer. One psql session inside the primary's container samples \`pg_stat_replication\` every ${st.lagIntervalMs} ms (\`\\watch\`, bounded by count and deadline${r.lag?.samplerNice !== undefined ? `; that psql and its server process run at nice ${r.lag.samplerNice} so that the load they measure does not delay the samples` : ""}): replay lag in bytes (\`pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)\`, and from \`sent_lsn\`) and in time (\`replay_lag\`; NULL, i.e. caught up and idle, counts as 0). Percentiles over the samples taken during the load.`,
     `5. **Tuned vs stock**: a single-node cluster (replicas = 0, dev's 1 GB / 1 CPU node). Its deployed postgresql.conf (tuned) and the same file with the TUNING block replaced by PostgreSQL's defaults (stock; only max_connections kept, the TLS, hba, WAL, logging and autovacuum parts identical) are copied in turn into **the same container**, which is restarted each time. ${st.tuningReps} rounds, the order alternating; in each: select-only then TPC-B-like, ${st.tuningClients} clients direct, \`-T ${st.tuningDurationS}\`. Ratio = median tuned / median stock.`,
     `6. **Memory**: every second during each load, each container's memory from its cgroup: *used* as \`docker stats\` shows it (usage minus inactive page cache), *RSS* (anonymous memory) and *cache* (page cache and shared memory, where shared_buffers lives).`,
+    ...failoverMethod(r),
     "",
-    `The whole run is bounded: every pgbench has \`-T\` and a process timeout, the lag sampler a count and a deadline, waits have timeouts, and the run stops itself after ${f(st.budgetS / 60, 0)} minutes; its clusters are removed at the end, also on failure.`,
+    `The whole run is bounded: every pgbench has \`-T\` and a process timeout, the lag sampler a count and a deadline, waits have timeouts, and the run stops itself after ${f(st.budgetS / 60, 0)} minutes${failoverOf(r) ? ` (${f(failoverOf(r)!.budgetS / 60, 0)} of them the failover phase's own budget, added to the ${f((st.budgetS - failoverOf(r)!.budgetS) / 60, 0)} minutes of the other phases)` : ""}; its clusters are removed at the end, also on failure.`,
     "",
   );
 
@@ -250,6 +253,12 @@ export function renderReport(r: BenchResults, paths: ReportPaths): string {
     push(table(["Load", "Container", "Samples", "Used median (MiB)", "Used max (MiB)", "RSS max (MiB)", "Cache + shm max (MiB)", "Limit (MiB)"], memoryRows(r.memory), ["l", "l", "r", "r", "r", "r", "r", "r"]), "");
   }
 
+  // 7. Failover
+  push("### 7. Failover under a writer", "");
+  const fo = failoverOf(r);
+  if (!fo) push("Not measured in this run.", "");
+  else push(...failoverSection(fo));
+
   // Targets in detail
   push("## Targets in detail", "");
   for (const t of targets) {
@@ -261,6 +270,7 @@ export function renderReport(r: BenchResults, paths: ReportPaths): string {
     "",
     "```bash",
     "npm run bench                                  # deploys, measures, writes bench/results/<id>.json, .svg and bench/REPORT.md",
+    "BENCH_PHASES=failover BENCH_OUT=/tmp/bench npm run bench   # one phase, its results and report under /tmp/bench",
     `npm run bench -- --report ${paths.json.replace(/^results\//, "bench/results/")}   # re-renders the chart and this report from a results file`,
     "```",
     "",
@@ -305,4 +315,68 @@ function tuningReading(r: BenchResults, rows: ReturnType<typeof summarize>["tuni
     parts.push(`Each round runs ${r.settings.tuningDurationS * 2} s after a restart, shorter than a checkpoint cycle (checkpoint_timeout 5 min) in either configuration, so the WAL and checkpoint settings (max_wal_size, min_wal_size, wal_compression, checkpoint_completion_target) hardly act; their benefit shows under sustained writes, which this bounded benchmark does not run.`);
   }
   return parts.join(" ");
+}
+
+/** How the failover phase measures, for the method list (nothing when it did not run). */
+function failoverMethod(r: BenchResults): string[] {
+  const fo = failoverOf(r);
+  if (!fo) return [];
+  const switchover = fo.switchoverMethod === "ops"
+    ? "a planned switchover with `npm run ops -- switchover` (PgBouncer's databases paused, `patronictl switchover`, the router's read-write port followed to the new primary, RESUME)"
+    : "a planned switchover: `PAUSE app` on PgBouncer's admin console, `patronictl switchover --force`, then, once the router's read-write port reaches the new primary three connections in a row, `RECONNECT app` and `RESUME app`";
+  return [
+    `7. **Failover** (a budget of its own, ${f(fo.budgetS)} s, added to the run's): a dev-shaped Patroni cluster with ${fo.replicas} replicas, ${fo.etcdMembers} etcd members and synchronous_mode ${fo.synchronousMode} (overrides in the table above). One client writes one id per transaction through PgBouncer's published port every ${f(fo.writer.intervalMs)} ms, each write bounded by a 15 s query timeout, reconnecting 200 ms after an error. ${fo.minEvents} rounds, each: SIGKILL of the leader (\`docker kill\`), a clean stop of the leader (\`docker stop\`: Patroni shuts PostgreSQL down and releases its lock), and ${switchover}. After a kill or a stop the old leader is started again, and every event ends when one member leads and all others stream. Figures: for a kill, the time from the kill to the first acknowledgement of a write sent after the container was dead; for every event, the longest time between acknowledgements from the last one before it to its end (the *stall*), and the writes that got an error meanwhile; after each event every acknowledged id so far is looked up on the new primary. A kind with fewer than ${fo.minEvents} events measured is a failed measurement.`,
+  ];
+}
+
+/** Section 7: each kind's figures beside its target, every event, and the published figures. */
+function failoverSection(fo: FailoverResult): string[] {
+  const out: string[] = [];
+  const s1 = (ms: number | undefined) => f(ms === undefined ? undefined : ms / 1000, 1);
+  const summary = summarizeFailover(fo);
+  const kill = summary.find((k) => k.kind === "kill")!;
+  out.push(
+    `Cluster \`${fo.cluster}\`: ${fo.replicas + 1} Patroni nodes, ${fo.etcdMembers} etcd members, the router and PgBouncer; synchronous_mode ${fo.synchronousMode}. The writer had ${f(fo.writer.acknowledged)} writes acknowledged and ${f(fo.writer.errors)} errors (${f(fo.writer.inDoubt)} writes in doubt: no answer to their COMMIT).${fo.switchoverMethod ? ` Switchovers: ${fo.switchoverMethod === "ops" ? "`npm run ops -- switchover`" : "PAUSE / patronictl switchover / RESUME"}.` : ""}`,
+    "",
+  );
+  const target: Record<string, string> = {
+    kill: `median ≤ ${TARGETS.failoverKillMedianS} s, max ≤ ${TARGETS.failoverKillMaxS} s`,
+    stop: `≤ ${TARGETS.failoverStallS} s`,
+    switchover: `≤ ${TARGETS.failoverStallS} s, ${TARGETS.switchoverErrors} errors`,
+  };
+  out.push(
+    table(["Event", "Measured", "Figure", "Each (s)", "Median (s)", "Max (s)", "Target", "Client errors", "Acknowledged rows lost"],
+      summary.map((k) => {
+        const fig = k.kind === "kill" ? k.recoveryMs : k.stallMs;
+        return [k.title, `${k.measured} of ${k.events}${k.failure ? " (**failed**)" : ""}`, k.kind === "kill" ? "kill to first acknowledged write" : "longest write stall",
+          fig.values.map((v) => f(v / 1000, 1)).join(", ") || "n/a", `**${s1(fig.median)}**`, `**${s1(fig.max)}**`, target[k.kind], f(k.errors), f(k.lostRows)];
+      }), ["l", "r", "l", "l", "r", "r", "l", "r", "r"]),
+    "",
+  );
+  out.push(
+    "**Unplanned failover beside published figures** (until the database takes writes again; the published ones are the services' own figures or users' measurements, on other machines and loads):",
+    "",
+    table(["", "Time"], [
+      [`pg-ha, measured here (SIGKILL of the leader, ${kill.measured} kills)`, kill.recoveryMs.median === undefined ? "not measured" : `**median ${s1(kill.recoveryMs.median)} s, max ${s1(kill.recoveryMs.max)} s**`],
+      ["pg-ha, target", target.kill],
+      ...FAILOVER_ANCHORS.map((a) => [a.system, a.figure]),
+    ], ["l", "l"]),
+    "",
+  );
+  out.push(
+    "**Every event** (stall and errors from the last acknowledged write before the event until every member streams again):",
+    "",
+    table(["Event", "Old → new leader", "Kill to first write (s)", "Longest stall (s)", "Errors", "Rows checked / missing", "Old leader streaming again (s)", "Detail"],
+      FAILOVER_KINDS.flatMap((kind) => fo.events.filter((e) => e.kind === kind).map((e) => [
+        `${kind} #${e.n}`, `${e.oldLeader} → ${e.newLeader ?? "?"}`, e.kind === "kill" ? s1(e.recoveryMs) : "", s1(e.stallMs), f(e.errors),
+        `${f(e.checkedRows)} / ${f(e.lostRows)}`, s1(e.rejoinMs), e.failure ? `**failed:** ${e.failure}` : (e.detail ?? ""),
+      ])), ["l", "l", "r", "r", "r", "r", "r", "l"]),
+    "",
+  );
+  if (fo.finalCheck) out.push(`At the end, all ${f(fo.finalCheck.checked)} acknowledged rows were looked up on ${fo.finalCheck.primary}: ${f(fo.finalCheck.lost)} missing.`, "");
+  const messages = new Map<string, number>();
+  for (const e of fo.events) for (const m of e.errorMessages) messages.set(`${FAILOVER_TITLES[e.kind]}: ${m.message}`, (messages.get(`${FAILOVER_TITLES[e.kind]}: ${m.message}`) ?? 0) + m.count);
+  if (messages.size > 0) out.push("Client errors by message:", "", ...[...messages].map(([m, n]) => `- ${n}× ${m}`), "");
+  if (fo.notes.length > 0) out.push(...fo.notes.map((n) => `- ${n}`), "");
+  return out;
 }

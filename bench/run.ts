@@ -4,8 +4,11 @@
  * Every phase is bounded; the whole run stops itself within BUDGET_S and removes its clusters,
  * also on failure. `npm run bench -- --report <results.json>` re-renders the chart and report.
  *
- * Environment: BENCH_QUICK=1 shortens every phase (smoke test); BENCH_PHASES=deploy,lag,connections,grid,thousand,tuning
+ * Environment: BENCH_QUICK=1 shortens every phase (smoke test); BENCH_PHASES=deploy,lag,connections,grid,thousand,tuning,failover
  * runs a subset (grid and thousand bring connections with them: their windows are sized from it).
+ * The failover phase has a budget of its own (FAILOVER_BUDGET_S), added to the others' 600 s.
+ * BENCH_OUT=<dir> writes the results and the report under <dir> instead of bench/results and
+ * bench/REPORT.md, e.g. for a run of some phases that should not replace the committed report.
  * A run that completed no transaction, or left too few steady samples, is a failed measurement:
  * listed under `failures`, never part of a median, and the exit code is 1.
  */
@@ -27,6 +30,7 @@ import { prioritizeSampler, startLagSampler, summarizeLag } from "./lag";
 import { initPgbench, runPgbench, type Connections, type PgbenchOptions, type Script } from "./pgbench";
 import { renderReport } from "./report";
 import { measurementFailures, pointName, runFailure, summarize } from "./summary";
+import { failoverFailures, type FailoverResult, measureFailover, summarizeFailover, type WithFailover } from "./failover";
 import { type BenchResults, type BenchSettings, type ClusterUsed, type GridPoint, type PoolPeak, type Target, upgradeResults } from "./results";
 import { applyConf, CONF_PATH, currentSettings, stockConf } from "./stock";
 import { evaluateTargets } from "./targets";
@@ -34,9 +38,10 @@ import { clusterContainers, MemorySampler, proxyProcesses, summarizeMemory, with
 import { runWindowS } from "./windows";
 
 const ROOT = path.join(__dirname, "..");
-const RESULTS_DIR = path.join(__dirname, "results");
-const REPORT = path.join(__dirname, "REPORT.md");
-const ALL_PHASES = ["deploy", "lag", "connections", "grid", "thousand", "tuning"];
+const OUT = process.env.BENCH_OUT ? path.resolve(process.env.BENCH_OUT) : undefined;
+const RESULTS_DIR = OUT ? path.join(OUT, "results") : path.join(__dirname, "results");
+const REPORT = OUT ? path.join(OUT, "REPORT.md") : path.join(__dirname, "REPORT.md");
+const ALL_PHASES = ["deploy", "lag", "connections", "grid", "thousand", "tuning", "failover"];
 const QUICK = process.env.BENCH_QUICK === "1";
 const PHASES = new Set((process.env.BENCH_PHASES ?? ALL_PHASES.join(",")).split(",").map((s) => s.trim()));
 // The grid's and the 1000 clients' windows are sized from the connection cost of the same run.
@@ -49,6 +54,19 @@ const SAMPLER_NICE = -10;
  * kernel's ephemeral range, 32768-60999, where a client socket could already hold the port). */
 const BENCH = { name: "pgha-bench", subnet: "172.30.40.0/24", direct: 19432, pooled: 19433, readOnly: 19434 };
 const STOCK = { name: "pgha-bench-stock", subnet: "172.30.41.0/24", direct: 19442, pooled: 19443 };
+/** The failover phase's Patroni cluster: quorum commit, two replicas, three etcd members. */
+const FAILOVER_OVERRIDES = {
+  "pg-ha:failover": "patroni", "pg-ha:clusterName": "pgha-bench-fo", "pg-ha:networkSubnet": "172.30.94.0/24",
+  "pg-ha:publishDirectPort": "23472", "pg-ha:publishPooledPort": "23473", "pg-ha:publishReadOnlyPort": "23474",
+  "pg-ha:replicas": "2", "pg-ha:etcdMembers": "3", "pg-ha:synchronousMode": "quorum",
+};
+/**
+ * The failover phase's own time, added to the budget: a deploy, then five rounds of kill, stop and
+ * switchover, each waiting for the old leader to stream again before the next.
+ */
+const FAILOVER_BUDGET_S = 900;
+/** Events of each kind the failover phase needs; fewer is a failed measurement. */
+const FAILOVER_EVENTS = QUICK ? 1 : 5;
 /** A stock PostgreSQL (initdb defaults, no network) in the same image, for the machine's own backend start cost. */
 const STOCK_SERVER = "pgha-bench-stock-server";
 /** Assumed cost of one connection when the connection-cost phase did not measure it (noted in the results). */
@@ -77,7 +95,7 @@ const settings: BenchSettings = {
   costConnections: QUICK ? 20 : 50,
   tuningReps: QUICK ? 1 : 3,
   deployReps: QUICK ? 1 : 3,
-  budgetS: 600,
+  budgetS: 600 + (PHASES.has("failover") ? FAILOVER_BUDGET_S : 0),
   clusters: {},
 };
 
@@ -85,6 +103,10 @@ const t0 = Date.now();
 const elapsedS = () => (Date.now() - t0) / 1000;
 /** Time kept back at the end for removing clusters and writing the outputs. */
 const RESERVE_S = 25;
+/** Set once the failover phase began: until then the other phases leave its budget alone. */
+let failoverBegun = false;
+/** The end of the time the phase about to run may use, s after the start. */
+const deadlineS = () => settings.budgetS - RESERVE_S - (PHASES.has("failover") && !failoverBegun ? FAILOVER_BUDGET_S : 0);
 
 function log(line: string): void {
   process.stdout.write(`[bench ${elapsedS().toFixed(0).padStart(3)} s] ${line}\n`);
@@ -102,7 +124,8 @@ const benchOverrides = (extra: Record<string, string>): Record<string, string> =
 
 /** Describes a cluster for the results: the overrides against Pulumi.<shape>.yaml and what they give. */
 function describe(shape: Stack, overrides: Record<string, string>, deployments: string[], purpose: string): ClusterUsed {
-  const spec = parseClusterConfig({ ...loadStackConfig(shape), ...testOverrides(shape, MAJOR, "none"), ...overrides });
+  const failover = (overrides["pg-ha:failover"] ?? "none") as "none" | "patroni";
+  const spec = parseClusterConfig({ ...loadStackConfig(shape), ...testOverrides(shape, MAJOR, failover), ...overrides });
   return {
     cluster: spec.clusterName, shape, deployments, overrides, purpose,
     nodeMemoryMb: spec.node.memoryMb, nodeCpus: spec.node.cpus, maxConnections: spec.node.maxConnections, replicas: spec.replicas,
@@ -111,7 +134,7 @@ function describe(shape: Stack, overrides: Record<string, string>, deployments: 
 }
 
 async function removeBenchClusters(): Promise<void> {
-  for (const name of [BENCH.name, STOCK.name]) {
+  for (const name of [BENCH.name, STOCK.name, FAILOVER_OVERRIDES["pg-ha:clusterName"]]) {
     await cleanupLeftovers(undefined, { labels: [`pgha.cluster=${name}`] }).catch((e: unknown) => log(`cleanup of ${name} failed: ${String(e)}`));
   }
   await removeStockServer();
@@ -212,7 +235,7 @@ async function main(): Promise<number> {
   const startedAt = new Date(t0);
   const id = stamp(startedAt);
   const images = testOverrides("dev", MAJOR, "none");
-  const results: BenchResults = {
+  const results: WithFailover = {
     schema: 1,
     id,
     startedAt: startedAt.toISOString(),
@@ -238,7 +261,7 @@ async function main(): Promise<number> {
   const writeUp = async (reason?: string): Promise<number> => {
     memory.stop();
     if (reason) results.failures.push({ phase: "run", error: reason });
-    for (const failed of measurementFailures(results)) {
+    for (const failed of [...measurementFailures(results), ...failoverFailures(results.failover)]) {
       results.failures.push(failed);
       log(`${failed.phase}: ${failed.error}`);
     }
@@ -267,7 +290,8 @@ async function main(): Promise<number> {
   /** Runs a phase unless the budget cannot hold its estimate; a failure is recorded, not thrown. */
   const phase = async (name: string, estimateS: number, work: () => Promise<void>): Promise<void> => {
     if (!PHASES.has(name.split(":")[0]) || finishing) return;
-    if (elapsedS() + estimateS > settings.budgetS - RESERVE_S) {
+    if (name === "failover") failoverBegun = true;
+    if (elapsedS() + estimateS > deadlineS()) {
       results.failures.push({ phase: name, error: `skipped: ${Math.round(elapsedS())} s elapsed, about ${estimateS} s needed, budget ${settings.budgetS} s` });
       log(`skipping ${name}: not enough time left`);
       return;
@@ -414,7 +438,7 @@ async function main(): Promise<number> {
       const points = new Map<string, GridPoint>();
       for (let round = 0; round < settings.gridRounds; round++) {
         const later = (PHASES.has("thousand") ? thousandEstimate : 0) + (PHASES.has("tuning") ? tuningRoundS + 25 : 0);
-        if (round > 0 && elapsedS() + gridRoundS() + later > settings.budgetS - RESERVE_S) {
+        if (round > 0 && elapsedS() + gridRoundS() + later > deadlineS()) {
           results.notes!.push(`direct vs pooled: ${round} of ${settings.gridRounds} rounds, the rest skipped to stay within the time budget`);
           break;
         }
@@ -488,7 +512,7 @@ async function main(): Promise<number> {
       results.tuning = { container: c.primary, dataMb, settings: { tuned: {}, stock: {} }, runs: [] };
       const containers = (await clusterContainers(STOCK.name)).filter((x) => x.role === "primary");
       for (let rep = 1; rep <= settings.tuningReps; rep++) {
-        if (rep > 1 && elapsedS() + tuningRoundS > settings.budgetS - RESERVE_S) {
+        if (rep > 1 && elapsedS() + tuningRoundS > deadlineS()) {
           results.notes!.push(`tuned vs stock: ${rep - 1} of ${settings.tuningReps} rounds, the rest skipped to stay within the time budget`);
           break;
         }
@@ -507,6 +531,27 @@ async function main(): Promise<number> {
         }
       }
     });
+
+    // 7. Failover on a Patroni cluster: the leader killed, stopped and switched over under a writer.
+    await phase("failover", FAILOVER_BUDGET_S, async () => {
+      const phaseEnd = Math.min(t0 + (settings.budgetS - RESERVE_S) * 1000, Date.now() + FAILOVER_BUDGET_S * 1000);
+      const c = await deployCluster("dev", MAJOR, FAILOVER_OVERRIDES, "bench-failover");
+      settings.clusters.failover = describe("dev", FAILOVER_OVERRIDES, ["bench-failover"], "failover: SIGKILL, clean stop and switchover of the leader under a writer");
+      const failover: FailoverResult = {
+        cluster: c.spec.clusterName, synchronousMode: FAILOVER_OVERRIDES["pg-ha:synchronousMode"], replicas: c.spec.replicas,
+        etcdMembers: Number(FAILOVER_OVERRIDES["pg-ha:etcdMembers"]), budgetS: FAILOVER_BUDGET_S, minEvents: FAILOVER_EVENTS,
+        writer: { intervalMs: 0, acknowledged: 0, inDoubt: 0, errors: 0 }, events: [], notes: [],
+      };
+      results.failover = failover;
+      log(`failover: cluster deployed, leader ${c.primary}`);
+      // 20 s kept back for the final check of every acknowledged row and removing the cluster.
+      await measureFailover({ cluster: c, result: failover, deadlineMs: phaseEnd - 20_000, root: ROOT, log });
+      for (const k of summarizeFailover(failover)) {
+        const s = (v?: number) => (v === undefined ? "n/a" : (v / 1000).toFixed(1));
+        log(`failover ${k.kind}: ${k.measured}/${k.events} measured; ${k.kind === "kill" ? `first write after median ${s(k.recoveryMs.median)} s, max ${s(k.recoveryMs.max)} s; ` : ""}stall median ${s(k.stallMs.median)} s, max ${s(k.stallMs.max)} s; ${k.errors} errors, ${k.lostRows} rows lost`);
+      }
+    });
+    await cleanupLeftovers(undefined, { labels: [`pgha.cluster=${FAILOVER_OVERRIDES["pg-ha:clusterName"]}`] });
   } catch (e) {
     results.failures.push({ phase: "run", error: e instanceof Error ? e.message : String(e) });
   } finally {

@@ -7,6 +7,8 @@ import { SCRAM_ITERATIONS } from "../config-templates/scram";
 import { type ConnectionCost, costOf } from "./connections";
 import type { BenchResults } from "./results";
 import { type GridRow, type PointFigures, runFailure, summarize } from "./summary";
+import { PATRONI_TIMING, ROUTER_CHECKS } from "../config-templates/render-ha";
+import { failoverOf, type FailoverResult, type KindSummary, summarizeFailover } from "./failover";
 
 export interface TargetVerdict {
   id: string;
@@ -33,6 +35,11 @@ export const TARGETS = {
   devDeployS: 30,
   pointClients: 50,
   samplingIntervalMs: 100,
+  failoverKillMedianS: 25,
+  failoverKillMaxS: 30,
+  failoverStallS: 5,
+  switchoverErrors: 0,
+  failoverLostRows: 0,
 } as const;
 
 export const f = (n: number | undefined, digits = 0) =>
@@ -304,7 +311,134 @@ function deployTarget(r: BenchResults): TargetVerdict {
   };
 }
 
+// ---------------------------------------------------------------------------------------------
+// Failover
+
+/** Published failover times, unplanned, until the database takes writes again: what ours is read against. */
+export const FAILOVER_ANCHORS: { system: string; figure: string }[] = [
+  { system: "Amazon RDS Multi-AZ (one standby instance)", figure: "60–120 s" },
+  { system: "Amazon RDS Multi-AZ DB cluster (two readable standbys)", figure: "under 35 s" },
+  { system: "Amazon Aurora", figure: "under 30 s" },
+  { system: "CloudNativePG, as its users measured it", figure: "40–80 s" },
+  { system: "Patroni at its defaults (ttl 30 s, loop_wait 10 s)", figure: "about 30–45 s" },
+];
+
+const sec = (ms: number | undefined, digits = 1) => (ms === undefined ? "n/a" : `${f(ms / 1000, digits)} s`);
+const each = (k: KindSummary, values: number[]) => values.map((v) => f(v / 1000, 1)).join(", ");
+
+/** A failover kind with too few events measured: no verdict, and which events failed. */
+function failedFailover(id: string, title: string, goal: string, k: KindSummary): TargetVerdict {
+  return {
+    id, title, goal, met: undefined, failed: k.failure, measured: "failed measurement", margin: "n/a",
+    why: `The measurement failed, so there is no figure to judge: ${k.failure}.`,
+    close: `Each kind needs its events measured in full (fault, first acknowledged write, the old leader streaming again). Rerun the failover phase alone (\`BENCH_PHASES=failover npm run bench\`) with the machine otherwise idle; a failed event names the wait that ran out.`,
+  };
+}
+
+function kindOf(fo: FailoverResult, kind: KindSummary["kind"]): KindSummary {
+  return summarizeFailover(fo).find((k) => k.kind === kind)!;
+}
+
+function killTarget(r: BenchResults): TargetVerdict {
+  const { failoverKillMedianS: medianS, failoverKillMaxS: maxS } = TARGETS;
+  const goal = `SIGKILL of the leader to the first acknowledged write through PgBouncer: median ≤ ${medianS} s, max ≤ ${maxS} s (published: ${FAILOVER_ANCHORS.map((a) => `${a.system.replace(/ \(.*\)$/, "")} ${a.figure}`).join("; ")})`;
+  const title = "Unplanned failover (leader killed)";
+  const fo = failoverOf(r);
+  if (!fo) return notMeasured("failover-kill", title, goal, "The failover phase did not run.");
+  const k = kindOf(fo, "kill");
+  if (k.failure !== undefined) return failedFailover("failover-kill", title, goal, k);
+  const med = k.recoveryMs.median! / 1000;
+  const max = k.recoveryMs.max! / 1000;
+  const met = med <= medianS && max <= maxS;
+  const { ttl, loopWait } = PATRONI_TIMING;
+  const why = [
+    `A killed leader cannot release its lock: the others wait until it expires, ${ttl} s (ttl) after its last renewal, which happens every ${loopWait} s (loop_wait), so ${ttl - loopWait} to ${ttl} s after the kill.`,
+    `Then a member of the quorum takes the lock and promotes itself, HAProxy's check of each member's REST API (every ${ROUTER_CHECKS.inter}, ${ROUTER_CHECKS.fastInter} after a change) routes the read-write port to it, and PgBouncer's next login attempt (server_login_retry 1 s) reaches it; the writer's next try after its error (200 ms later) is then acknowledged.`,
+    `Measured over ${k.measured} kills: ${each(k, k.recoveryMs.values)} s; the median is ${f(med - ttl, 1)} s ${med >= ttl ? "beyond" : "short of"} the lock's ttl, the time promotion, routing and the pooler took on top of the expiry.`,
+    `Read against published figures for unplanned failover: ${FAILOVER_ANCHORS.map((a) => `${a.system} ${a.figure}`).join("; ")}. Those are the services' own figures or users' measurements on other machines and loads, not measured here.`,
+  ];
+  const close = met
+    ? `Nothing needed. The lock's ttl is the floor and already the lowest Patroni accepts (${ttl} s); what is left above it is promotion and routing.`
+    : max > ttl + 5
+      ? `The lock's expiry explains ${ttl} s of it; the rest went to promotion and routing. Check in the run's log which events were slow: a member that had to catch up before promoting (maximum_lag_on_failover) or a loaded machine delaying Patroni's loop. Giving the nodes and the router CPU of their own (here they share ${r.environment.cores} cores) shortens it.`
+      : `The figure is close to the lock's ttl (${ttl} s), the lowest Patroni accepts: a shorter unplanned failover would need a watchdog or a fencing agent that releases the lock of a dead leader sooner, which Patroni does not offer.`;
+  return {
+    id: "failover-kill", title, goal, met,
+    measured: `median ${f(med, 1)} s, max ${f(max, 1)} s over ${k.measured} kills (each: ${each(k, k.recoveryMs.values)} s)`,
+    margin: met
+      ? `met: median ${f(medianS - med, 1)} s and max ${f(maxS - max, 1)} s under`
+      : [med > medianS ? `median missed by ${f(med - medianS, 1)} s` : "", max > maxS ? `max missed by ${f(max - maxS, 1)} s` : ""].filter(Boolean).join("; "),
+    why: why.join(" "),
+    close,
+  };
+}
+
+function stallTarget(r: BenchResults, kind: "stop" | "switchover"): TargetVerdict {
+  const id = `failover-${kind}`;
+  const title = kind === "stop" ? "Leader stopped cleanly" : "Planned switchover";
+  const goal = kind === "stop"
+    ? `longest write stall ≤ ${TARGETS.failoverStallS} s at every clean stop of the leader (docker stop)`
+    : `longest write stall ≤ ${TARGETS.failoverStallS} s and ${TARGETS.switchoverErrors} client errors at every planned switchover`;
+  const fo = failoverOf(r);
+  if (!fo) return notMeasured(id, title, goal, "The failover phase did not run.");
+  const k = kindOf(fo, kind);
+  if (k.failure !== undefined) return failedFailover(id, title, goal, k);
+  const max = k.stallMs.max! / 1000;
+  const stallMet = max <= TARGETS.failoverStallS;
+  const met = kind === "stop" ? stallMet : stallMet && k.errors <= TARGETS.switchoverErrors;
+  const events = fo.events.filter((e) => e.kind === kind && e.failure === undefined);
+  const messages = [...new Set(events.flatMap((e) => e.errorMessages.map((m) => m.message)))];
+  const why: string[] = [];
+  if (kind === "stop") {
+    why.push(`On SIGTERM Patroni stops PostgreSQL (a fast shutdown, which ends the running transaction: the writer gets an error and reconnects) and deletes its lock at once, so a quorum standby takes it on its next loop without waiting for the ttl; HAProxy's check (every ${ROUTER_CHECKS.inter}) follows the new primary and PgBouncer logs in to it.`);
+  } else {
+    why.push(fo.switchoverMethod === "ops"
+      ? "Driven by `npm run ops -- switchover`: PgBouncer holds the applications' transactions (PAUSE) while Patroni hands the lock over and the router follows, then lets them go (RESUME) to the new primary; clients wait instead of failing."
+      : "PgBouncer holds the writer's transactions (PAUSE on its admin console) while `patronictl switchover` hands the lock over and the router's read-write port follows, then lets them go (RECONNECT, RESUME) to the new primary; the client waits instead of failing.");
+  }
+  why.push(`Stalls: ${each(k, k.stallMs.values)} s (median ${sec(k.stallMs.median)}, max ${sec(k.stallMs.max)}); ${k.errors} client error(s)${messages.length ? `: ${messages.map((m) => `"${m}"`).join(", ")}` : ""}.`);
+  const close = met
+    ? "Nothing needed."
+    : !stallMet
+      ? kind === "stop"
+        ? `The stall runs from the last write before the stop to the first on the new primary: shutdown, the lock's hand-over (Patroni's loop every ${PATRONI_TIMING.loopWait} s), promotion and the router's check. A planned move should use the switchover (which holds the clients in PgBouncer) rather than stopping the leader.`
+        : "The stall is PAUSE, the hand-over and the router following: see the event details in the results for which part took long; a loaded machine slows Patroni's promotion and HAProxy's checks."
+      : "Client errors during a switchover mean a transaction reached a server that was going away: PAUSE must hold every database of the leader, and RESUME come only after the router reaches the new primary.";
+  return {
+    id, title, goal, met,
+    measured: `stall median ${sec(k.stallMs.median)}, max ${sec(k.stallMs.max)} over ${k.measured} ${kind === "stop" ? "stops" : "switchovers"}; ${k.errors} client error(s)`,
+    margin: met
+      ? `met: max ${f(TARGETS.failoverStallS - max, 1)} s under${kind === "switchover" ? ", 0 errors" : ""}`
+      : [!stallMet ? `stall missed by ${f(max - TARGETS.failoverStallS, 1)} s` : "", kind === "switchover" && k.errors > 0 ? `${k.errors} client error(s)` : ""].filter(Boolean).join("; "),
+    why: why.join(" "),
+    close,
+  };
+}
+
+function lostRowsTarget(r: BenchResults): TargetVerdict {
+  const goal = `${TARGETS.failoverLostRows} acknowledged rows lost over every failover event (synchronous_mode quorum)`;
+  const title = "Acknowledged writes kept through failover";
+  const fo = failoverOf(r);
+  if (!fo) return notMeasured("failover-lost", title, goal, "The failover phase did not run.");
+  const checked = fo.events.filter((e) => e.lostRows !== undefined);
+  if (checked.length === 0) return notMeasured("failover-lost", title, goal, "No failover event got as far as checking the acknowledged rows.");
+  const lost = checked.reduce((a, e) => a + e.lostRows!, 0) + (fo.finalCheck?.lost ?? 0);
+  const met = lost <= TARGETS.failoverLostRows;
+  const kills = checked.filter((e) => e.kind === "kill").length;
+  const worst = checked.reduce((a, e) => (e.lostRows! > a.lostRows! ? e : a));
+  return {
+    id: "failover-lost", title, goal, met,
+    measured: `${f(lost)} lost: every acknowledged row looked up on the new primary after each of ${checked.length} events (${kills} kills), up to ${f(Math.max(...checked.map((e) => e.checkedRows ?? 0)))} rows${fo.finalCheck ? `, and all ${f(fo.finalCheck.checked)} on ${fo.finalCheck.primary} at the end` : ""}`,
+    margin: met ? "met: 0 lost" : `missed by ${f(lost)} row(s) (most at ${worst.kind} #${worst.n}: ${f(worst.lostRows)})`,
+    why: met
+      ? `With synchronous_mode quorum and ${fo.replicas} replicas, a commit is acknowledged only once ${fo.replicas > 1 ? "one of the replicas has" : "the replica has"} it, and Patroni promotes only a member of the quorum, so the new primary holds every acknowledged commit even when the old one is killed.`
+      : `Rows acknowledged to the client were missing on the new primary: a member outside the quorum was promoted, or the commit was acknowledged before a standby confirmed it. The events' figures in the results say which.`,
+    close: met ? "Nothing needed." : "Check that synchronous_mode is quorum in Patroni's dynamic configuration (`patronictl show-config`) and that synchronous_standby_names on the primary names the standbys.",
+  };
+}
+
 export function evaluateTargets(r: BenchResults): TargetVerdict[] {
   const rows = summarize(r).grid;
-  return [persistentTarget(r, rows), perTransactionTarget(r, rows), thousandTarget(r), lagTarget(r), deployTarget(r)];
+  return [persistentTarget(r, rows), perTransactionTarget(r, rows), thousandTarget(r), lagTarget(r), deployTarget(r),
+    killTarget(r), stallTarget(r, "stop"), stallTarget(r, "switchover"), lostRowsTarget(r)];
 }
