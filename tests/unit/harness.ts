@@ -16,6 +16,15 @@ export function stackConfig(stack: "dev" | "prod"): RawConfig {
   );
 }
 
+/**
+ * A committed stack file's config with the fixed primary and replicas (pg-ha:failover = none):
+ * its etcd setting goes, since config.ts refuses etcd settings without Patroni.
+ */
+export function fixedPrimaryConfig(stack: "dev" | "prod"): RawConfig {
+  const { "pg-ha:etcdMembers": _etcdMembers, ...config } = stackConfig(stack);
+  return { ...config, "pg-ha:failover": "none" };
+}
+
 export function promiseOf<T>(output: pulumi.Output<T>): Promise<T> {
   return new Promise((resolve) => output.apply(resolve));
 }

@@ -3,7 +3,7 @@ import {
   renderPgbouncerIni, renderPgHbaConf, renderPostgresqlConf, renderReconcileSql, renderUserlist,
 } from "../../config-templates/render";
 import { primaryNode, replicaNodes } from "../../topology";
-import { stackConfig } from "./harness";
+import { fixedPrimaryConfig, stackConfig } from "./harness";
 
 const dev = parseClusterConfig(stackConfig("dev"));
 const prod = parseClusterConfig(stackConfig("prod"));
@@ -97,7 +97,7 @@ describe.each([["dev", dev], ["prod", prod]] as const)("rendering for %s", (_, s
   });
 
   test("pgbouncer.ini without Patroni: the fixed primary and the replicas", () => {
-    const fixed = parseClusterConfig({ ...stackConfig(spec.clusterName.endsWith("dev") ? "dev" : "prod"), "pg-ha:failover": "none" });
+    const fixed = parseClusterConfig(fixedPrimaryConfig(spec.clusterName.endsWith("dev") ? "dev" : "prod"));
     const replicas = replicaNodes(fixed).map((r) => r.name).join(",");
     expect(settings(renderPgbouncerIni(fixed))).toEqual(expect.arrayContaining([
       `app = host=${fixed.clusterName}-primary port=5432 dbname=app`,
