@@ -31,13 +31,13 @@ const CHANGES: Change[] = [
     { what: "`replicas` 1 → 0", config: { "pg-ha:replicas": "0" } },
     { what: "Password rotation: `pulumi up --replace` the `app` password", replace: [`${CLUSTER}-secrets-app-password`] },
     { what: "Certificate renewal (a `pulumi up` inside `tlsRenewBeforeDays`)", inDays: 365 - 29 },
-    { what: "Image upgrade (`postgresImage`)", config: { "pg-ha:postgresImage": "postgres:18.2-trixie" } },
+    { what: "Image upgrade (`postgresImage`)", config: { "pg-ha:postgresImage": "pg-ha/postgres-patroni:18.2" } },
     { what: "Subnet change (`networkSubnet`)", config: { "pg-ha:networkSubnet": "172.30.11.0/24" } },
 ];
 
-/** The dev stack as committed, with images named as they are (nothing is pulled in a plan). */
+/** The dev stack as committed, with images named as they are (nothing is pulled in a plan); the PostgreSQL image is one with Patroni. */
 function baseConfig(): Record<string, string> {
-    return { ...loadStackConfig("dev"), "pg-ha:pullImages": "false", "pg-ha:postgresImage": "postgres:18-trixie", "pg-ha:pgbouncerImage": "edoburu/pgbouncer:latest" };
+    return { ...loadStackConfig("dev"), "pg-ha:pullImages": "false", "pg-ha:postgresImage": "pg-ha/postgres-patroni:18", "pg-ha:pgbouncerImage": "edoburu/pgbouncer:latest" };
 }
 
 /** A step's resource as the table names it: containers by name, everything else with its kind. */
