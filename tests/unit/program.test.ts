@@ -4,31 +4,39 @@ import { PostgresCluster } from "../../components/cluster";
 import { upload } from "../../components/container-defaults";
 import { postgresContainerArgs, postgresSecretUploads } from "../../components/postgres-node";
 import { primaryNode } from "../../topology";
-import { byType, promiseOf, runProgram, settle, stackConfig, unwrapSecrets, type ProgramRun } from "./harness";
+import { byType, fixedPrimaryConfig, promiseOf, runProgram, settle, stackConfig, unwrapSecrets, type ProgramRun, type RawConfig } from "./harness";
 
 const CONTAINER = "docker:index/container:Container";
 const VOLUME = "docker:index/volume:Volume";
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 
 interface Registration {
   type: string;
   name: string;
   opts: pulumi.CustomResourceOptions;
   parentType?: string;
+  parentName?: string;
 }
 
 /** Builds the cluster component directly and records every child's resource options. */
-async function registrations(stack: "dev" | "prod"): Promise<Registration[]> {
+async function registrations(config: RawConfig): Promise<Registration[]> {
   const seen: Registration[] = [];
-  const spec = parseClusterConfig(stackConfig(stack));
+  const spec = parseClusterConfig(config);
   const cluster = new PostgresCluster(spec.clusterName, { spec }, {
     transformations: [(a) => {
-      seen.push({ type: a.type, name: a.name, opts: a.opts as pulumi.CustomResourceOptions, parentType: (a.opts.parent as any)?.__pulumiType });
+      const parent = a.opts.parent as any;
+      seen.push({ type: a.type, name: a.name, opts: a.opts as pulumi.CustomResourceOptions, parentType: parent?.__pulumiType, parentName: parent?.__name });
       return undefined;
     }],
   });
   await promiseOf(pulumi.all([cluster.caCertPem, cluster.networkName]));
   await settle();
   return seen;
+}
+
+/** What a registration's dependsOn names: each resource's type and name. */
+function dependencies(r: Registration): { type: string; name: string }[] {
+  return ((r.opts.dependsOn ?? []) as pulumi.Resource[]).map((d: any) => ({ type: d.__pulumiType, name: d.__name }));
 }
 
 /** The running containers: every container but the created-only writers of secret files. */
@@ -56,95 +64,187 @@ function goSeconds(duration: string): number {
   return Number(m[1]);
 }
 
+/** An IPv4 address as a number, to place it within a subnet. */
+function ipNumber(ip: string): number {
+  return ip.split(".").reduce((acc, octet) => acc * 256 + Number(octet), 0);
+}
+
+/** Seconds of a Go duration as the provider reads it back ("10m0s", "30s"). */
+function durationSeconds(duration: string): number {
+  const m = /^(?:(\d+)h)?(?:(\d+)m)?(\d+)s$/.exec(duration);
+  if (!m) throw new Error(`unexpected duration ${duration}`);
+  return Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3]);
+}
+
+type Role = "etcd" | "patroni" | "router" | "pgbouncer";
+
 describe.each([
-  ["dev", 1, ["pgha-dev-primary", "pgha-dev-replica-1", "pgha-dev-pgbouncer"]],
-  ["prod", 2, ["pgha-prod-primary", "pgha-prod-replica-1", "pgha-prod-replica-2", "pgha-prod-pgbouncer"]],
-] as const)("the %s stack", (stack, replicas, containers) => {
+  ["dev", 2, 1, "172.30.10.0/24"],
+  ["prod", 3, 3, "172.30.20.0/24"],
+] as const)("the %s stack (pg-ha:failover = patroni)", (stack, nodeCount, etcdCount, subnet) => {
+  const cluster = `pgha-${stack}`;
+  const nodes = Array.from({ length: nodeCount }, (_, i) => `${cluster}-node-${i + 1}`);
+  const etcd = Array.from({ length: etcdCount }, (_, i) => `${cluster}-etcd-${i + 1}`);
+  const router = `${cluster}-router`;
+  const pooler = `${cluster}-pgbouncer`;
+  const containers = [...etcd, ...nodes, router, pooler];
+  const roleOf = (name: string): Role =>
+    etcd.includes(name) ? "etcd" : nodes.includes(name) ? "patroni" : name === router ? "router" : "pgbouncer";
+  const base = ipNumber(subnet.split("/")[0]);
+  const address = (offset: number) => [24, 16, 8, 0].map((s) => Math.floor((base + offset) / 2 ** s) % 256).join(".");
+  const routerAddress = address(30);
   let run: ProgramRun;
   let regs: Registration[];
   beforeAll(async () => {
     run = await runProgram(stackConfig(stack));
-    regs = await registrations(stack);
+    regs = await registrations(stackConfig(stack));
   });
 
-  test("creates one container per node plus PgBouncer, a network, and a data volume per node plus the WAL archive", () => {
-    expect(servers(byType(run, CONTAINER)).map((c) => c.name)).toEqual([...containers]);
+  test("creates the etcd members, the Patroni nodes, the router and PgBouncer, each with its secrets writer; a data volume per node and etcd member plus the WAL archive", () => {
+    expect(servers(byType(run, CONTAINER)).map((c) => c.name)).toEqual(containers);
     expect(byType(run, CONTAINER).map((c) => c.name).filter((n) => n.endsWith("-secrets")).sort()).toEqual(containers.map((c) => `${c}-secrets`).sort());
     expect(byType(run, "docker:index/network:Network")).toHaveLength(1);
     expect(byType(run, VOLUME).map((v) => v.inputs.name).sort()).toEqual(
-      [...containers.filter((c) => !c.endsWith("pgbouncer")).map((c) => `${c}-data`), `pgha-${stack}-wal-archive`,
-        ...containers.map((c) => `${c}-secrets`)].sort(),
+      [...nodes.map((n) => `${n}-data`), ...etcd.map((m) => `${m}-data`), `${cluster}-wal-archive`, ...containers.map((c) => `${c}-secrets`)].sort(),
     );
-    expect(byType(run, "random:index/randomPassword:RandomPassword")).toHaveLength(4);
-    expect(byType(run, "tls:index/locallySignedCert:LocallySignedCert")).toHaveLength(replicas + 3);
+    // app, monitor and the two PgBouncer consoles, plus Patroni's REST API.
+    expect(byType(run, "random:index/randomPassword:RandomPassword")).toHaveLength(5);
+    // Per node and etcd member, PgBouncer, and the replication, pg_rewind and etcd clients.
+    expect(byType(run, "tls:index/locallySignedCert:LocallySignedCert")).toHaveLength(nodeCount + etcdCount + 4);
+    for (const name of containers) {
+      expect({ name, labels: containerInputs(run, name).labels }).toEqual({
+        name, labels: expect.arrayContaining([{ label: "pgha.cluster", value: cluster }, { label: "pgha.role", value: roleOf(name) }, { label: "pgha.node", value: name }]),
+      });
+    }
   });
 
-  test("every resource has a component parent; each kind of component exists once per node", () => {
+  test("every resource has a component parent; one PatroniNode per node, one EtcdMember per member, one router", () => {
     const components = regs.filter((r) => r.type.startsWith("pg-ha:")).map((r) => r.type);
-    expect(components.filter((t) => t === "pg-ha:postgres:PostgresReplica")).toHaveLength(replicas);
-    for (const t of ["pg-ha:index:PostgresCluster", "pg-ha:secrets:ClusterSecrets", "pg-ha:tls:ClusterTls",
-      "pg-ha:volumes:ClusterVolumes", "pg-ha:postgres:PostgresPrimary", "pg-ha:pgbouncer:PgBouncer"]) {
+    expect(components.filter((t) => t === "pg-ha:ha:PatroniNode")).toHaveLength(nodeCount);
+    expect(components.filter((t) => t === "pg-ha:ha:EtcdMember")).toHaveLength(etcdCount);
+    for (const t of ["pg-ha:index:PostgresCluster", "pg-ha:secrets:ClusterSecrets", "pg-ha:tls:ClusterTls", "pg-ha:volumes:ClusterVolumes",
+      "pg-ha:ha:PatroniCluster", "pg-ha:ha:Router", "pg-ha:pgbouncer:PgBouncer"]) {
       expect(components.filter((c) => c === t)).toHaveLength(1);
     }
+    expect(components.filter((t) => t.startsWith("pg-ha:postgres:"))).toEqual([]);
     for (const r of regs.filter((r) => !r.type.startsWith("pg-ha:index"))) expect(r.parentType).toMatch(/^pg-ha:/);
-    expect(regs.find((r) => r.type === CONTAINER && r.name.endsWith("primary"))!.parentType).toBe("pg-ha:postgres:PostgresPrimary");
-    expect(regs.find((r) => r.type === VOLUME)!.parentType).toBe("pg-ha:volumes:ClusterVolumes");
+    const parentOf = (type: string, name: string) => {
+      const r = regs.find((r) => r.type === type && r.name === name);
+      return r && { type: r.parentType, name: r.parentName };
+    };
+    for (const n of nodes) {
+      for (const child of [[CONTAINER, n], [CONTAINER, `${n}-secrets`], [VOLUME, `${n}-data`], [VOLUME, `${n}-secrets`]]) {
+        expect({ child, parent: parentOf(child[0], child[1]) }).toEqual({ child, parent: { type: "pg-ha:ha:PatroniNode", name: n } });
+      }
+      expect(parentOf("pg-ha:ha:PatroniNode", n)).toEqual({ type: "pg-ha:ha:PatroniCluster", name: `${cluster}-patroni` });
+    }
+    for (const m of etcd) {
+      for (const child of [[CONTAINER, m], [CONTAINER, `${m}-secrets`], [VOLUME, `${m}-data`]]) {
+        expect({ child, parent: parentOf(child[0], child[1]) }).toEqual({ child, parent: { type: "pg-ha:ha:EtcdMember", name: m } });
+      }
+      expect(parentOf("pg-ha:ha:EtcdMember", m)).toEqual({ type: "pg-ha:ha:PatroniCluster", name: `${cluster}-patroni` });
+    }
+    expect(parentOf(CONTAINER, router)).toEqual({ type: "pg-ha:ha:Router", name: router });
+    expect(parentOf("pg-ha:ha:Router", router)).toEqual({ type: "pg-ha:ha:PatroniCluster", name: `${cluster}-patroni` });
+    expect(parentOf(CONTAINER, pooler)).toEqual({ type: "pg-ha:pgbouncer:PgBouncer", name: pooler });
+    expect(parentOf(VOLUME, `${cluster}-wal-archive`)).toEqual({ type: "pg-ha:volumes:ClusterVolumes", name: `${cluster}-volumes` });
   });
 
-  test("containers are deleted before they are replaced (fixed names, ports, one server per volume)", () => {
+  test("containers are deleted before they are replaced (fixed names, addresses, ports, one server per volume)", () => {
     const containerRegs = regs.filter((r) => r.type === CONTAINER);
     expect(containerRegs).toHaveLength(2 * containers.length);
-    for (const r of containerRegs) expect(r.opts.deleteBeforeReplace).toBe(true);
+    for (const r of containerRegs) expect({ name: r.name, deleteBeforeReplace: r.opts.deleteBeforeReplace }).toEqual({ name: r.name, deleteBeforeReplace: true });
   });
 
-  test(`data volumes are retained; the primary's and the WAL archive are ${stack === "prod" ? "" : "not "}protected`, () => {
+  test(`data volumes are retained; each node's and the WAL archive are ${stack === "prod" ? "" : "not "}protected, the etcd members' never`, () => {
     const volumes = regs.filter((r) => r.type === VOLUME && !r.name.endsWith("-secrets"));
-    expect(volumes).toHaveLength(replicas + 2);
+    expect(volumes).toHaveLength(nodeCount + etcdCount + 1);
     for (const r of volumes) {
       expect({ name: r.name, retainOnDelete: r.opts.retainOnDelete }).toEqual({ name: r.name, retainOnDelete: true });
-      const holdsTheOnlyCopy = r.name.endsWith("-primary-data") || r.name.endsWith("-wal-archive");
-      expect({ name: r.name, protect: r.opts.protect }).toEqual({ name: r.name, protect: stack === "prod" && holdsTheOnlyCopy });
+      // Any node may hold the only current copy after a failover; etcd's state is rebuilt by Patroni.
+      const holdsData = nodes.some((n) => r.name === `${n}-data`) || r.name === `${cluster}-wal-archive`;
+      expect({ name: r.name, protect: r.opts.protect ?? false }).toEqual({ name: r.name, protect: stack === "prod" && holdsData });
     }
   });
 
-  test("the network is deleted before it is replaced: its fixed name cannot exist twice", () => {
+  test("the network is deleted before it is replaced; Docker places dynamic containers in the subnet's upper half", () => {
     expect(regs.find((r) => r.type === "docker:index/network:Network")!.opts.deleteBeforeReplace).toBe(true);
+    const [network] = byType(run, "docker:index/network:Network");
+    expect(network.inputs.ipamConfigs).toEqual([{ subnet, ipRange: `${address(128)}/25` }]);
   });
 
-  test("limits and health-check durations are sent as the provider reads them back, so a second up plans nothing", () => {
+  test("members take fixed addresses in the lower half of the subnet: nodes from .11, etcd from .21, the router .30; PgBouncer none", () => {
+    const fixed = (name: string) => {
+      const networks = containerInputs(run, name).networksAdvanced;
+      expect(networks).toHaveLength(1);
+      expect(networks[0].aliases).toEqual([name]);
+      return networks[0].ipv4Address;
+    };
+    nodes.forEach((n, i) => expect({ n, ip: fixed(n) }).toEqual({ n, ip: address(11 + i) }));
+    etcd.forEach((m, i) => expect({ m, ip: fixed(m) }).toEqual({ m, ip: address(21 + i) }));
+    expect(fixed(router)).toBe(routerAddress);
+    expect(fixed(pooler)).toBeUndefined();
+    const half = 2 ** (32 - Number(subnet.split("/")[1])) / 2;
+    const ips = [...nodes, ...etcd, router].map(fixed);
+    expect(new Set(ips).size).toBe(ips.length);
+    for (const ip of ips) {
+      const offset = ipNumber(ip) - base;
+      expect({ ip, inLowerHalf: offset >= 1 && offset < half }).toEqual({ ip, inLowerHalf: true });
+    }
+  });
+
+  test("limits and durations are sent as the provider reads them back, so a second up plans nothing", () => {
+    const startPeriods: Record<Role, string> = { patroni: "10m0s", etcd: "3m0s", router: "30s", pgbouncer: "30s" };
     for (const name of containers) {
       const c = containerInputs(run, name);
-      expect(c.healthcheck.startPeriod).toMatch(/^(\d+h)?(\d+m)?\d+s$/);
-      expect(c.memorySwap).toBe(c.memory);
+      expect({ name, startPeriod: c.healthcheck.startPeriod }).toEqual({ name, startPeriod: startPeriods[roleOf(name)] });
+      for (const d of [c.healthcheck.interval, c.healthcheck.timeout, c.healthcheck.startPeriod]) expect(d).toMatch(/^(\d+h)?(\d+m)?\d+s$/);
+      expect({ name, memorySwap: c.memorySwap }).toEqual({ name, memorySwap: c.memory });
       if (c.cpus !== undefined) expect(c.cpus).toMatch(/^\d+\.\d+$/);
     }
-    expect(containerInputs(run, containers[0]).healthcheck.startPeriod).toBe("10m0s");
+    for (const name of nodes) {
+      const c = containerInputs(run, name);
+      expect({ name, memory: c.memory, cpus: c.cpus }).toEqual({ name, memory: stack === "prod" ? 8192 : 1024, cpus: stack === "prod" ? "4.0" : "1.0" });
+    }
+    for (const name of [...etcd, router, pooler]) expect({ name, memory: containerInputs(run, name).memory }).toEqual({ name, memory: 256 });
   });
 
-
-  test("replicas start after the primary is healthy; PgBouncer after every server", () => {
-    const deps = (name: string) => ((regs.find((r) => r.type === CONTAINER && r.name === name)!.opts.dependsOn ?? []) as pulumi.Resource[]).length;
-    for (const c of containers.filter((c) => c.includes("replica"))) expect(deps(c)).toBe(1);
-    expect(deps(`pgha-${stack}-pgbouncer`)).toBe(replicas + 1);
+  test("Patroni nodes start once every etcd member is healthy, the router after every node, PgBouncer after the router", () => {
+    const reg = (type: string, name: string) => regs.find((r) => r.type === type && r.name === name)!;
+    for (const n of nodes) {
+      expect({ n, after: dependencies(reg("pg-ha:ha:PatroniNode", n)) }).toEqual({ n, after: etcd.map((name) => ({ type: "pg-ha:ha:EtcdMember", name })) });
+    }
+    expect(dependencies(reg("pg-ha:ha:Router", router))).toEqual(nodes.map((name) => ({ type: "pg-ha:ha:PatroniNode", name })));
+    expect(dependencies(reg(CONTAINER, pooler))).toEqual([{ type: "pg-ha:ha:Router", name: router }]);
+    for (const m of etcd) expect(dependencies(reg("pg-ha:ha:EtcdMember", m))).toEqual([]);
   });
 
-  test("every container has a health check, waits for it, and stops gracefully", () => {
+  test("every container has a health check, waits for it within its start period, and stops the way its server shuts down cleanly", () => {
+    const stop: Record<Role, { stopSignal?: string; destroyGraceSeconds: number }> = {
+      // Patroni stops PostgreSQL and releases the leader lock; HAProxy's soft stop; PgBouncer's safe shutdown.
+      patroni: { stopSignal: "SIGTERM", destroyGraceSeconds: 60 },
+      etcd: { stopSignal: undefined, destroyGraceSeconds: 10 },
+      router: { stopSignal: "SIGUSR1", destroyGraceSeconds: 10 },
+      pgbouncer: { stopSignal: "SIGINT", destroyGraceSeconds: 30 },
+    };
+    // Explicit: unset means the daemon's 30 s. etcd's check starts a Go client, so it runs less often.
+    const intervals: Record<Role, string> = { patroni: "2s", etcd: "5s", router: "2s", pgbouncer: "2s" };
     for (const name of containers) {
       const c = containerInputs(run, name);
       expect(c.healthcheck.tests[0]).toBe("CMD");
-      expect(c.healthcheck.interval).toBe("2s");
+      expect({ name, interval: c.healthcheck.interval }).toEqual({ name, interval: intervals[roleOf(name)] });
       expect(c.wait).toBe(true);
-      expect(c.waitTimeout).toBeGreaterThanOrEqual(60);
-      expect(c.destroyGraceSeconds).toBeGreaterThanOrEqual(30);
-      expect(c.stopSignal).toBe("SIGINT");
+      const least = Math.max(60, durationSeconds(c.healthcheck.startPeriod));
+      expect({ name, waitsLongEnough: c.waitTimeout >= least }).toEqual({ name, waitsLongEnough: true });
+      expect({ name, stopSignal: c.stopSignal, destroyGraceSeconds: c.destroyGraceSeconds }).toEqual({ name, ...stop[roleOf(name)] });
       expect(c.restart).toBe("unless-stopped");
-      expect(c.labels).toContainEqual({ label: "pgha.cluster", value: `pgha-${stack}` });
+      expect(c.labels).toContainEqual({ label: "pgha.cluster", value: cluster });
     }
   });
 
   test("every container runs under Docker's init, which reaps orphans, so no server is PID 1", () => {
     const all = byType(run, CONTAINER);
-    expect(servers(all).map((c) => c.name)).toEqual([...containers]);
+    expect(all).toHaveLength(2 * containers.length);
     for (const c of all) expect(unwrapSecrets(c.inputs)).toMatchObject({ name: c.name, init: true });
   });
 
@@ -156,35 +256,35 @@ describe.each([
       const script: string = c.uploads.find((u: any) => u.file === scriptPath).content;
       const bounds = clientBounds(script);
       expect(bounds.length).toBeGreaterThan(0);
-      for (const b of bounds) expect({ client: b.client, boundSeconds: b.seconds }).toEqual({ client: b.client, boundSeconds: expect.any(Number) });
+      for (const b of bounds) expect({ name, client: b.client, boundSeconds: b.seconds }).toEqual({ name, client: b.client, boundSeconds: expect.any(Number) });
       const total = bounds.reduce((sum, b) => sum + (b.seconds ?? Infinity), 0);
       // A second left for Docker to start the check (docker exec) on a loaded machine.
-      expect(total).toBeLessThanOrEqual(goSeconds(c.healthcheck.timeout) - 1);
+      expect({ name, total, withinTimeout: total <= goSeconds(c.healthcheck.timeout) - 1 }).toEqual({ name, total, withinTimeout: true });
     }
   });
 
-  test("PostgreSQL nodes get their memory and CPU limits, and the data volume at the official path", () => {
-    const c = containerInputs(run, containers[0]);
-    expect(c.memory).toBe(stack === "prod" ? 8192 : 1024);
-    expect(c.cpus).toBe(stack === "prod" ? "4.0" : "1.0");
-    expect(c.volumes).toContainEqual({ volumeName: `${containers[0]}-data`, containerPath: "/var/lib/postgresql" });
-    expect(c.envs).toEqual(["PGDATA=/var/lib/postgresql/18/docker", "PGHA_ROLE=primary"]);
+  test("Patroni nodes mount their data volume at the official path and the WAL archive writable: whichever leads archives", () => {
+    for (const name of nodes) {
+      const c = containerInputs(run, name);
+      expect(c.volumes).toEqual([
+        { volumeName: `${name}-data`, containerPath: "/var/lib/postgresql" },
+        { volumeName: `${cluster}-wal-archive`, containerPath: "/var/lib/pg-ha/wal-archive" },
+        { volumeName: `${name}-secrets`, containerPath: "/etc/pg-ha/secrets", readOnly: true },
+      ]);
+      // No role in the environment: which node is primary is Patroni's run-time decision.
+      expect(c.envs).toEqual(["PGDATA=/var/lib/postgresql/18/docker"]);
+    }
   });
 
-  test("the replica mounts the WAL archive read-only", () => {
-    const c = containerInputs(run, containers[1]);
-    expect(c.volumes).toContainEqual({ volumeName: `pgha-${stack}-wal-archive`, containerPath: "/var/lib/pg-ha/wal-archive", readOnly: true });
-  });
-
-  test("published ports bind to loopback only", () => {
-    const ports = containers.flatMap((name) => containerInputs(run, name).ports ?? []);
+  test("published ports bind to loopback only: the router's read-write port and PgBouncer", () => {
+    const ports = containers.flatMap((name) => (containerInputs(run, name).ports ?? []).map((p: any) => ({ name, ...p })));
     expect(ports.length).toBeGreaterThan(0);
     for (const p of ports) expect(p.ip).toBe("127.0.0.1");
-    const external = ports.map((p: any) => p.external).sort();
-    expect(external).toEqual(stack === "dev" ? [15432, 16432, 16433] : [6432]);
+    expect(ports.map((p: any) => p.external).sort()).toEqual(stack === "dev" ? [15432, 16432, 16433] : [6432]);
+    expect(ports.filter((p: any) => p.name !== pooler)).toEqual(stack === "dev" ? [{ name: router, internal: 5000, external: 15432, ip: "127.0.0.1" }] : []);
   });
 
-  test("outputs: every connection string is secret and verify-full; host URLs only for published endpoints", () => {
+  test("outputs: every connection string is secret and verify-full; direct connections go through the router", () => {
     const urls = ["directUrl", "pooledUrl", "readOnlyUrl", "hostDirectUrl", "hostPooledUrl", "hostReadOnlyUrl"];
     for (const u of urls) {
       const value = run.outputs[u] as string | undefined;
@@ -192,47 +292,170 @@ describe.each([
       expect(run.secret[u]).toBe(true);
       expect(value).toMatch(/^postgresql:\/\/app:.+@.+\?sslmode=verify-full$/);
     }
-    expect(run.outputs.readOnlyUrl).toMatch(new RegExp(`@pgha-${stack}-pgbouncer:6432/app_ro\\?`));
-    expect(run.outputs.directUrl).toMatch(new RegExp(`@pgha-${stack}-primary:5432/app\\?`));
+    expect(run.outputs.readOnlyUrl).toMatch(new RegExp(`@${pooler}:6432/app_ro\\?`));
+    expect(run.outputs.directUrl).toMatch(new RegExp(`@${router}:5000/app\\?`));
     if (stack === "prod") {
       expect(run.outputs.hostDirectUrl).toBeUndefined();
       expect(run.outputs.hostReadOnlyUrl).toBeUndefined();
       expect(run.outputs.hostPooledUrl).toMatch(/@127\.0\.0\.1:6432\/app\?/);
     } else {
+      expect(run.outputs.hostDirectUrl).toMatch(/@127\.0\.0\.1:15432\/app\?/);
       expect(run.outputs.hostReadOnlyUrl).toMatch(/@127\.0\.0\.1:16433\/app_ro\?/);
     }
     expect(run.secret.adminUrls).toBe(true);
     const admin = run.outputs.adminUrls as Record<string, string>;
     expect(Object.keys(admin)).toEqual(["monitorUrl", "pgbouncerAdminUrl", "pgbouncerStatsUrl"]);
     expect(admin.pgbouncerAdminUrl).toMatch(new RegExp(`^postgresql://pgbouncer_admin:.+@${stack === "prod" ? "127.0.0.1:6432" : "127.0.0.1:16432"}/pgbouncer\\?sslmode=verify-full$`));
-    expect(admin.monitorUrl).toMatch(new RegExp(`^postgresql://monitor:.+@${stack === "prod" ? "pgha-prod-primary:5432" : "127.0.0.1:15432"}/postgres\\?`));
+    expect(admin.monitorUrl).toMatch(new RegExp(`^postgresql://monitor:.+@${stack === "prod" ? `${router}:5000` : "127.0.0.1:15432"}/postgres\\?sslmode=verify-full$`));
     expect(run.outputs.caCertPem).toMatch(/BEGIN CERTIFICATE/);
-    expect(run.outputs.networkName).toBe(`pgha-${stack}-net`);
-    expect(run.outputs.nodes).toEqual(containers.map((name) => ({
-      name, role: name.endsWith("primary") ? "primary" : name.endsWith("pgbouncer") ? "pgbouncer" : "replica",
-    })));
+    expect(run.outputs.networkName).toBe(`${cluster}-net`);
+    expect(run.outputs.nodes).toEqual([
+      ...nodes.map((name) => ({ name, role: "postgres" })),
+      ...etcd.map((name) => ({ name, role: "etcd" })),
+      { name: router, role: "router" },
+      { name: pooler, role: "pgbouncer" },
+    ]);
   });
 
-  test("no plaintext password in any container input; secret uploads are root-only", () => {
+  test("no plaintext password in any server's input, no secret in its uploads; secret uploads are root-only", () => {
     const passwords = byType(run, "random:index/randomPassword:RandomPassword").map((p) => `Pw-${p.name}`);
-    expect(passwords).toHaveLength(4);
+    expect(passwords).toHaveLength(5);
     for (const name of containers) {
+      const raw = byType(run, CONTAINER).find((c) => c.name === name)!.inputs;
+      // The mock monitor lifts a nested secret to the whole property: a wrapped `uploads` holds one.
+      expect({ name, secretUploads: raw.uploads?.[SECRET_SIG] !== undefined }).toEqual({ name, secretUploads: false });
       const c = containerInputs(run, name);
       const text = JSON.stringify(c);
-      for (const password of passwords) expect(text).not.toContain(password);
+      for (const password of passwords) expect({ name, holds: text.includes(password) }).toEqual({ name, holds: false });
       for (const u of c.uploads) {
-        if (u.file.includes("/secrets/")) expect(u.permissions).toBe("0600");
-        else expect(u.content).not.toMatch(/PRIVATE KEY|SCRAM-SHA-256\$/);
+        expect(u.file).not.toMatch(/\/secrets\//);
+        expect({ name, file: u.file, content: u.content }).toEqual({ name, file: u.file, content: expect.not.stringMatching(/PRIVATE KEY|SCRAM-SHA-256\$/) });
       }
+      const writer = containerInputs(run, `${name}-secrets`);
+      expect(writer).toMatchObject({ start: false, mustRun: false });
+      expect(writer.uploads.length).toBeGreaterThan(0);
+      for (const u of writer.uploads) {
+        expect({ name, file: u.file, permissions: u.permissions }).toEqual({ name, file: expect.stringMatching(/^\/etc\/pg-ha\/secrets\/[^/]+$/), permissions: "0600" });
+      }
+      expect(c.volumes).toContainEqual({ volumeName: `${name}-secrets`, containerPath: "/etc/pg-ha/secrets", readOnly: true });
     }
   });
 
-  test("secret uploads carry the verifiers and keys; config uploads are plain, readable text", () => {
+  test("a node's secrets writer carries its keys, the REST credentials and the roles' verifiers; its configs are plain text", () => {
+    const writer = containerInputs(run, `${nodes[0]}-secrets`);
+    expect(writer.uploads.map((u: any) => u.file).sort()).toEqual([
+      "/etc/pg-ha/secrets/etcd-client.key", "/etc/pg-ha/secrets/patroni-secrets.yml", "/etc/pg-ha/secrets/reconcile.sql",
+      "/etc/pg-ha/secrets/replication.key", "/etc/pg-ha/secrets/rewind.key", "/etc/pg-ha/secrets/server.key",
+    ]);
+    const reconcile = writer.uploads.find((u: any) => u.file === "/etc/pg-ha/secrets/reconcile.sql");
+    expect(reconcile.content).toMatch(/ALTER ROLE app WITH LOGIN .* PASSWORD 'SCRAM-SHA-256\$4096:/);
+    expect(writer.uploads.find((u: any) => u.file === "/etc/pg-ha/secrets/patroni-secrets.yml").content).toContain(`Pw-${cluster}-patroni-patroni-rest-password`);
+    const conf = containerInputs(run, nodes[0]).uploads.find((u: any) => u.file === "/etc/pg-ha/patroni.yml");
+    expect(conf.content).toContain(`name: ${nodes[0]}`);
+    expect(conf.content).toMatch(/^\s+ssl_min_protocol_version: ["']?TLSv1\.3["']?$/m);
+    expect(conf.contentBase64).toBeUndefined();
+  });
+
+  test("every node's certificate names the node and the router, by name and address; etcd's name only the member", () => {
+    const request = (host: string) => unwrapSecrets(byType(run, "tls:index/certRequest:CertRequest").find((r) => r.name === `${cluster}-tls-${host}`)!.inputs) as Record<string, any>;
+    nodes.forEach((n, i) => {
+      const r = request(n);
+      expect(r.subject.commonName).toBe(n);
+      expect({ n, dnsNames: r.dnsNames }).toEqual({ n, dnsNames: expect.arrayContaining([n, router]) });
+      expect({ n, ipAddresses: r.ipAddresses }).toEqual({ n, ipAddresses: expect.arrayContaining([address(11 + i), routerAddress]) });
+    });
+    etcd.forEach((m, i) => {
+      const r = request(m);
+      expect({ m, dnsNames: r.dnsNames }).toEqual({ m, dnsNames: expect.arrayContaining([m]) });
+      expect(r.dnsNames).not.toContain(router);
+      expect({ m, ipAddresses: r.ipAddresses }).toEqual({ m, ipAddresses: expect.arrayContaining([address(21 + i)]) });
+      expect(r.ipAddresses).not.toContain(routerAddress);
+    });
+  });
+});
+
+describe.each([
+  ["dev", 1, ["pgha-dev-primary", "pgha-dev-replica-1", "pgha-dev-pgbouncer"]],
+  ["prod", 2, ["pgha-prod-primary", "pgha-prod-replica-1", "pgha-prod-replica-2", "pgha-prod-pgbouncer"]],
+] as const)("the %s stack with pg-ha:failover = none", (stack, replicas, containers) => {
+  let run: ProgramRun;
+  let regs: Registration[];
+  beforeAll(async () => {
+    run = await runProgram(fixedPrimaryConfig(stack));
+    regs = await registrations(fixedPrimaryConfig(stack));
+  });
+
+  test("a fixed primary, its replicas and PgBouncer; no etcd, router or fixed address; a data volume per node plus the WAL archive", () => {
+    expect(servers(byType(run, CONTAINER)).map((c) => c.name)).toEqual([...containers]);
+    expect(byType(run, CONTAINER).map((c) => c.name).filter((n) => n.endsWith("-secrets")).sort()).toEqual(containers.map((c) => `${c}-secrets`).sort());
+    expect(byType(run, VOLUME).map((v) => v.inputs.name).sort()).toEqual(
+      [...containers.filter((c) => !c.endsWith("pgbouncer")).map((c) => `${c}-data`), `pgha-${stack}-wal-archive`,
+        ...containers.map((c) => `${c}-secrets`)].sort(),
+    );
+    expect(byType(run, "random:index/randomPassword:RandomPassword")).toHaveLength(4);
+    expect(byType(run, "tls:index/locallySignedCert:LocallySignedCert")).toHaveLength(replicas + 3);
+    expect(byType(run, "docker:index/network:Network").map((n) => n.inputs.ipamConfigs)).toEqual([[{ subnet: stack === "prod" ? "172.30.20.0/24" : "172.30.10.0/24" }]]);
+    for (const name of containers) expect(containerInputs(run, name).networksAdvanced).toEqual([{ name: `pgha-${stack}-net`, aliases: [name] }]);
+    const components = regs.filter((r) => r.type.startsWith("pg-ha:")).map((r) => r.type);
+    expect(components.filter((t) => t === "pg-ha:postgres:PostgresPrimary")).toHaveLength(1);
+    expect(components.filter((t) => t === "pg-ha:postgres:PostgresReplica")).toHaveLength(replicas);
+    expect(components.filter((t) => t.startsWith("pg-ha:ha:"))).toEqual([]);
+    expect(regs.find((r) => r.type === CONTAINER && r.name.endsWith("primary"))!.parentType).toBe("pg-ha:postgres:PostgresPrimary");
+  });
+
+  test(`data volumes are retained; the primary's and the WAL archive are ${stack === "prod" ? "" : "not "}protected`, () => {
+    const volumes = regs.filter((r) => r.type === VOLUME && !r.name.endsWith("-secrets"));
+    expect(volumes).toHaveLength(replicas + 2);
+    for (const r of volumes) {
+      expect({ name: r.name, retainOnDelete: r.opts.retainOnDelete }).toEqual({ name: r.name, retainOnDelete: true });
+      const holdsTheOnlyCopy = r.name.endsWith("-primary-data") || r.name.endsWith("-wal-archive");
+      expect({ name: r.name, protect: r.opts.protect }).toEqual({ name: r.name, protect: stack === "prod" && holdsTheOnlyCopy });
+    }
+    for (const r of regs.filter((r) => r.type === CONTAINER)) expect(r.opts.deleteBeforeReplace).toBe(true);
+  });
+
+  test("replicas start after the primary is healthy; PgBouncer after every server", () => {
+    const reg = (name: string) => regs.find((r) => r.type === CONTAINER && r.name === name)!;
+    for (const c of containers.filter((c) => c.includes("replica"))) expect(dependencies(reg(c))).toEqual([{ type: CONTAINER, name: containers[0] }]);
+    expect(dependencies(reg(`pgha-${stack}-pgbouncer`))).toEqual(containers.slice(0, -1).map((name) => ({ type: CONTAINER, name })));
+  });
+
+  test("the primary carries its role and mounts the WAL archive writable; replicas mount it read-only", () => {
+    const primary = containerInputs(run, containers[0]);
+    expect(primary.envs).toEqual(["PGDATA=/var/lib/postgresql/18/docker", "PGHA_ROLE=primary"]);
+    expect(primary.volumes).toContainEqual({ volumeName: `pgha-${stack}-wal-archive`, containerPath: "/var/lib/pg-ha/wal-archive", readOnly: false });
+    for (const name of containers.filter((c) => c.includes("replica"))) {
+      const c = containerInputs(run, name);
+      expect(c.envs).toEqual(["PGDATA=/var/lib/postgresql/18/docker", "PGHA_ROLE=replica"]);
+      expect(c.volumes).toContainEqual({ volumeName: `pgha-${stack}-wal-archive`, containerPath: "/var/lib/pg-ha/wal-archive", readOnly: true });
+    }
+  });
+
+  test("the primary publishes the direct port; connection strings reach the primary itself", () => {
+    const ports = containers.flatMap((name) => (containerInputs(run, name).ports ?? []).map((p: any) => ({ name, ...p })));
+    for (const p of ports) expect(p.ip).toBe("127.0.0.1");
+    expect(ports.filter((p: any) => !p.name.endsWith("pgbouncer"))).toEqual(
+      stack === "dev" ? [{ name: containers[0], internal: 5432, external: 15432, ip: "127.0.0.1" }] : [],
+    );
+    expect(run.secret.directUrl).toBe(true);
+    expect(run.outputs.directUrl).toMatch(new RegExp(`^postgresql://app:.+@pgha-${stack}-primary:5432/app\\?sslmode=verify-full$`));
+    const admin = run.outputs.adminUrls as Record<string, string>;
+    expect(admin.monitorUrl).toMatch(new RegExp(`^postgresql://monitor:.+@${stack === "prod" ? "pgha-prod-primary:5432" : "127.0.0.1:15432"}/postgres\\?`));
+    expect(run.outputs.nodes).toEqual(containers.map((name) => ({
+      name, role: name.endsWith("primary") ? "primary" : name.endsWith("pgbouncer") ? "pgbouncer" : "replica",
+    })));
+    const ini = containerInputs(run, `pgha-${stack}-pgbouncer`).uploads.find((u: any) => u.file === "/etc/pg-ha/pgbouncer.ini").content;
+    expect(ini).toContain(`app = host=pgha-${stack}-primary port=5432 dbname=app`);
+    expect(ini).toContain(`app_ro = host=${containers.filter((c) => c.includes("replica")).join(",")} port=5432 dbname=app`);
+  });
+
+  test("the primary's secrets writer carries the verifiers; its configs are plain, readable text", () => {
     const primary = containerInputs(run, containers[0]);
     const writer = containerInputs(run, `${containers[0]}-secrets`);
     expect(writer).toMatchObject({ start: false, mustRun: false, volumes: [{ volumeName: `${containers[0]}-secrets`, containerPath: "/etc/pg-ha/secrets" }] });
     expect(primary.volumes).toContainEqual({ volumeName: `${containers[0]}-secrets`, containerPath: "/etc/pg-ha/secrets", readOnly: true });
     expect(primary.uploads.filter((u: any) => u.file.startsWith("/etc/pg-ha/secrets/"))).toEqual([]);
+    for (const u of writer.uploads) expect({ file: u.file, permissions: u.permissions }).toEqual({ file: u.file, permissions: "0600" });
     const reconcile = writer.uploads.find((u: any) => u.file === "/etc/pg-ha/secrets/reconcile.sql");
     expect(reconcile.content).toMatch(/ALTER ROLE app WITH LOGIN .* PASSWORD 'SCRAM-SHA-256\$4096:/);
     const conf = primary.uploads.find((u: any) => u.file === "/etc/pg-ha/postgresql.conf");
@@ -241,31 +464,65 @@ describe.each([
   });
 });
 
-test("the pulled image is used when pullImages is on; the name as given when it is off", async () => {
+test("the pulled images are used when pullImages is on; images built here are the built ones; names as given when it is off", async () => {
   const pulled = await runProgram(stackConfig("dev"));
   expect(byType(pulled, "docker:index/remoteImage:RemoteImage").map((i) => i.inputs)).toEqual([
+    { name: expect.stringMatching(/^edoburu\/pgbouncer:v1\.25\.2-p0@sha256:/), keepLocally: true },
+    { name: "haproxy:3.0.11", keepLocally: true },
+  ]);
+  // The official image gets Patroni added, and etcd is built from Debian's: both on the engine, never pushed.
+  expect(byType(pulled, "docker:index/image:Image").map((i) => [i.inputs.imageName, i.inputs.skipPush]).sort()).toEqual([
+    ["pg-ha/etcd:3.5", true], ["pg-ha/postgres-patroni:18", true],
+  ]);
+  expect(containerInputs(pulled, "pgha-dev-node-1").image).toBe("pg-ha/postgres-patroni:18");
+  expect(containerInputs(pulled, "pgha-dev-etcd-1").image).toBe("pg-ha/etcd:3.5");
+  expect(containerInputs(pulled, "pgha-dev-router").image).toBe("sha256:pgha-dev-haproxy-image");
+  expect(containerInputs(pulled, "pgha-dev-pgbouncer").image).toBe("sha256:pgha-dev-pgbouncer-image");
+
+  const local = await runProgram({
+    ...stackConfig("dev"), "pg-ha:pullImages": "false", "pg-ha:postgresImage": "pgha-test/postgres:18",
+    "pg-ha:etcdImage": "pgha-test/ha-tools:latest", "pg-ha:haproxyImage": "pgha-test/ha-tools:latest",
+  });
+  expect(byType(local, "docker:index/remoteImage:RemoteImage")).toHaveLength(0);
+  expect(byType(local, "docker:index/image:Image")).toHaveLength(0);
+  expect(containerInputs(local, "pgha-dev-node-1").image).toBe("pgha-test/postgres:18");
+  expect(containerInputs(local, "pgha-dev-etcd-1").image).toBe("pgha-test/ha-tools:latest");
+  expect(containerInputs(local, "pgha-dev-router").image).toBe("pgha-test/ha-tools:latest");
+
+  const fixed = await runProgram(fixedPrimaryConfig("dev"));
+  expect(byType(fixed, "docker:index/remoteImage:RemoteImage").map((i) => i.inputs)).toEqual([
     { name: "postgres:18-trixie", keepLocally: true },
     { name: expect.stringMatching(/^edoburu\/pgbouncer:v1\.25\.2-p0@sha256:/), keepLocally: true },
   ]);
-  expect(containerInputs(pulled, "pgha-dev-primary").image).toBe("sha256:pgha-dev-postgres-image");
-
-  const local = await runProgram({ ...stackConfig("dev"), "pg-ha:pullImages": "false", "pg-ha:postgresImage": "pgha-test/postgres:18" });
-  expect(byType(local, "docker:index/remoteImage:RemoteImage")).toHaveLength(0);
-  expect(containerInputs(local, "pgha-dev-primary").image).toBe("pgha-test/postgres:18");
+  expect(byType(fixed, "docker:index/image:Image")).toHaveLength(0);
+  expect(containerInputs(fixed, "pgha-dev-primary").image).toBe("sha256:pgha-dev-postgres-image");
 });
 
 test("PostgreSQL 17 mounts the volume where its official image declares it", async () => {
   const run = await runProgram({ ...stackConfig("dev"), "pg-ha:postgresMajor": "17" });
-  const c = containerInputs(run, "pgha-dev-primary");
-  expect(c.volumes).toContainEqual({ volumeName: "pgha-dev-primary-data", containerPath: "/var/lib/postgresql/data" });
-  expect(c.envs).toContain("PGDATA=/var/lib/postgresql/data/pgdata");
+  for (const name of ["pgha-dev-node-1", "pgha-dev-node-2"]) {
+    const c = containerInputs(run, name);
+    expect(c.volumes).toContainEqual({ volumeName: `${name}-data`, containerPath: "/var/lib/postgresql/data" });
+    expect(c.envs).toEqual(["PGDATA=/var/lib/postgresql/data/pgdata"]);
+  }
+  const fixed = containerInputs(await runProgram({ ...fixedPrimaryConfig("dev"), "pg-ha:postgresMajor": "17" }), "pgha-dev-primary");
+  expect(fixed.volumes).toContainEqual({ volumeName: "pgha-dev-primary-data", containerPath: "/var/lib/postgresql/data" });
+  expect(fixed.envs).toContain("PGDATA=/var/lib/postgresql/data/pgdata");
 });
 
-test("a single-node cluster sends read-only sessions to the primary", async () => {
+test("a single-node cluster: with Patroni one node behind the router; without, read-only sessions go to the primary", async () => {
   const run = await runProgram({ ...stackConfig("dev"), "pg-ha:replicas": "0" });
-  expect(servers(byType(run, CONTAINER)).map((c) => c.name)).toEqual(["pgha-dev-primary", "pgha-dev-pgbouncer"]);
+  expect(servers(byType(run, CONTAINER)).map((c) => c.name)).toEqual(["pgha-dev-etcd-1", "pgha-dev-node-1", "pgha-dev-router", "pgha-dev-pgbouncer"]);
   const ini = containerInputs(run, "pgha-dev-pgbouncer").uploads.find((u: any) => u.file === "/etc/pg-ha/pgbouncer.ini").content;
-  expect(ini).toContain("app_ro = host=pgha-dev-primary port=5432 dbname=app");
+  expect(ini).toContain("app = host=pgha-dev-router port=5000 dbname=app");
+  expect(ini).toContain("app_ro = host=pgha-dev-router port=5001 dbname=app");
+  const cfg = containerInputs(run, "pgha-dev-router").uploads.find((u: any) => u.file === "/etc/pg-ha/haproxy.cfg").content;
+  expect([...cfg.matchAll(/^\s+server (\S+) /gm)].map((m: RegExpMatchArray) => m[1])).toEqual(["pgha-dev-node-1", "pgha-dev-node-1", "pgha-dev-node-1-primary"]);
+
+  const fixed = await runProgram({ ...fixedPrimaryConfig("dev"), "pg-ha:replicas": "0" });
+  expect(servers(byType(fixed, CONTAINER)).map((c) => c.name)).toEqual(["pgha-dev-primary", "pgha-dev-pgbouncer"]);
+  const fixedIni = containerInputs(fixed, "pgha-dev-pgbouncer").uploads.find((u: any) => u.file === "/etc/pg-ha/pgbouncer.ini").content;
+  expect(fixedIni).toContain("app_ro = host=pgha-dev-primary port=5432 dbname=app");
 });
 
 test("a server's uploads hold no secret, so a config change previews as readable lines; its secrets go to the writer", async () => {
