@@ -9,7 +9,7 @@ import * as path from "path";
 import { promisify } from "util";
 import { Client, type ClientConfig } from "pg";
 import { parse as parseConnectionString } from "pg-connection-string";
-import { type FailoverMode, parseClusterConfig, type ClusterSpec } from "../../../config";
+import { type FailoverMode, parseClusterConfig, SETTINGS, type ClusterSpec } from "../../../config";
 import { cleanupLeftovers, deploy, destroy, loadStackConfig } from "../executor";
 
 const execFileAsync = promisify(execFile);
@@ -45,8 +45,12 @@ export function testOverrides(stack: Stack, major: Major, failover: FailoverMode
     "pg-ha:pgbouncerImage": "pgha-test/pgbouncer:latest",
     "pg-ha:nodeCpus": String(Math.min(cpus, os.cpus().length)),
     "pg-ha:failover": failover,
-    // One local image stands in for the etcd and HAProxy images (tests/images/build.sh).
-    ...(failover === "patroni" ? { "pg-ha:etcdImage": HA_TOOLS_IMAGE, "pg-ha:haproxyImage": HA_TOOLS_IMAGE } : {}),
+    // One local image stands in for the etcd and HAProxy images (tests/images/build.sh). Without
+    // Patroni, the dev stack's etcdMembers goes back to its default: config.ts refuses etcd
+    // settings that would have no effect.
+    ...(failover === "patroni"
+      ? { "pg-ha:etcdImage": HA_TOOLS_IMAGE, "pg-ha:haproxyImage": HA_TOOLS_IMAGE }
+      : { "pg-ha:etcdMembers": String(SETTINGS.etcdMembers.default) }),
   };
 }
 
