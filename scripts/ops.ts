@@ -40,11 +40,14 @@ export interface OpsOutputs {
 
 export interface MemberStatus {
   name: string;
+  /** Where Patroni connects to it, on the cluster network. */
+  address: string;
   role: string;
   state: string;
   timeline?: number;
-  lagMb?: number | string;
-  address?: string;
+  /** How far a replica's received and replayed WAL is behind the leader, in MB. */
+  receiveLagMb?: number;
+  replayLagMb?: number;
 }
 
 export interface EndpointView {
@@ -58,6 +61,7 @@ export interface EndpointView {
 }
 
 export interface StatusReport {
+  cluster: string;
   /** Patroni's maintenance mode (`patronictl pause`): no automatic failover while on. */
   maintenanceMode: boolean;
   members: MemberStatus[];
@@ -109,39 +113,38 @@ async function patronictl(nodes: string[], args: string[], timeoutMs = 60_000): 
   throw new OpsError(`patronictl ${args.join(" ")} failed on every node:\n  ${failures.join("\n  ")}`);
 }
 
-async function members(nodes: string[], addresses?: Map<string, string>): Promise<MemberStatus[]> {
+async function members(nodes: string[]): Promise<{ cluster: string; list: MemberStatus[] }> {
   // A member that cannot reach etcd in time prints nothing; ask again (bounded) rather than fail.
   let listed: Record<string, unknown>[] | undefined;
-  for (let attempt = 1; !listed; attempt++) {
-    const out = await patronictl(nodes, ["list", "-f", "json"], 30_000);
+  const deadline = Date.now() + 90_000;
+  while (!listed) {
+    const out = await patronictl(nodes, ["list", "-f", "json"], 60_000);
     try {
       listed = JSON.parse(out) as Record<string, unknown>[];
     } catch {
-      if (attempt === 3) throw new OpsError(`patronictl list printed no member list three times (last: ${JSON.stringify(out.slice(0, 200))})`);
+      if (Date.now() > deadline) throw new OpsError(`patronictl list printed no member list for 90 s (last: ${JSON.stringify(out.slice(0, 200))})`);
       await sleep(1000);
     }
   }
-  return listed.map((m) => ({
-    name: String(m.Member),
-    role: String(m.Role),
-    state: String(m.State),
-    timeline: m.TL === undefined || m.TL === "" ? undefined : Number(m.TL),
-    lagMb: m["Lag in MB"] as number | string | undefined,
-    address: addresses ? [...addresses].find(([, name]) => name === m.Member)?.[0] : undefined,
-  }));
+  const number = (v: unknown) => (v === undefined || v === "" ? undefined : Number(v));
+  return {
+    cluster: String(listed[0]?.Cluster ?? ""),
+    list: listed.map((m) => ({
+      name: String(m.Member),
+      address: String(m.Host),
+      role: String(m.Role),
+      state: String(m.State),
+      timeline: number(m.TL),
+      receiveLagMb: number(m["Receive Lag"]),
+      replayLagMb: number(m["Replay Lag"]),
+    })),
+  };
 }
+
+/** address on the cluster network -> member, to say which member answered a connection. */
+const addressMap = (list: MemberStatus[]) => new Map(list.map((m) => [m.address, m.name]));
 
 const leaderOf = (list: MemberStatus[]) => list.find((m) => m.role === "Leader" && m.state === "running");
-
-/** address on the cluster network -> node name, to say which member answered a connection. */
-async function nodeAddresses(outputs: OpsOutputs, nodes: string[]): Promise<Map<string, string>> {
-  const map = new Map<string, string>();
-  for (const node of nodes) {
-    const { stdout } = await execFileAsync("docker", ["inspect", "-f", `{{(index .NetworkSettings.Networks "${outputs.networkName}").IPAddress}}`, node], { timeout: 30_000 });
-    if (stdout.trim()) map.set(stdout.trim(), node);
-  }
-  return map;
-}
 
 function clientConfig(url: string, caPem: string, connectTimeoutMs = 5000): ClientConfig {
   const { ssl, ...rest } = parseConnectionString(url);
@@ -208,9 +211,8 @@ async function switchover(outputs: OpsOutputs, options: SwitchoverOptions): Prom
   const nodes = patroniNodes(outputs);
   const ca = outputs.caCertPem;
   const { monitorUrl, pgbouncerAdminUrl } = outputs.adminUrls;
-  const addresses = await nodeAddresses(outputs, nodes);
-
-  const before = await members(nodes, addresses);
+  const { list: before } = await members(nodes);
+  const addresses = addressMap(before);
   const leader = leaderOf(before);
   if (!leader) throw new OpsError(`no running leader to switch over from: ${describeMembers(before)}`);
   if (options.to !== undefined) {
@@ -266,9 +268,13 @@ async function switchover(outputs: OpsOutputs, options: SwitchoverOptions): Prom
       process.stdout.write(`  paused in ${secs(pausedAt - start)}\n`);
 
       const args = ["switchover", "--force", "--leader", leader.name, ...(options.to ? ["--candidate", options.to] : [])];
-      const said = (await patronictl(nodes, args, options.timeoutMs)).trim().split("\n").filter((l) => /switch|fail|error/i.test(l));
+      const printed = await patronictl(nodes, args, options.timeoutMs);
+      const said = printed.trim().split("\n").filter((l) => /switch|fail|error/i.test(l));
       if (said.length > 0) process.stdout.write(`  patronictl: ${said.join(" / ")}\n`);
       const switchedAt = Date.now();
+      // Patroni names the member it promoted once the switchover is done; when it could not tell
+      // ("status unknown"), Patroni's leader is asked below.
+      const promoted = /Successfully switched over to "([^"]+)"/.exec(printed)?.[1];
 
       // The switch is done for the applications when the router's read-write endpoint leads to
       // a member other than the old leader that is out of recovery and that Patroni names leader.
@@ -281,9 +287,9 @@ async function switchover(outputs: OpsOutputs, options: SwitchoverOptions): Prom
           const seen = await whoAnswers(monitorUrl, ca, addresses);
           last = `${seen.member ?? seen.address}, in recovery ${seen.inRecovery}`;
           if (!seen.inRecovery && seen.member && seen.member !== leader.name && (!options.to || seen.member === options.to)) {
-            const now = leaderOf(await members(nodes));
-            if (now?.name === seen.member) newLeader = seen.member;
-            else last += `; Patroni's leader ${now?.name ?? "none"}`;
+            const now = promoted ?? leaderOf((await members(nodes)).list)?.name;
+            if (now === seen.member) newLeader = seen.member;
+            else last += `; Patroni's leader ${now ?? "none"}`;
           }
         } catch (e) {
           last = (e as Error).message;
@@ -339,8 +345,8 @@ function describeMembers(list: MemberStatus[]): string {
 export async function status(outputs: OpsOutputs): Promise<StatusReport> {
   const nodes = patroniNodes(outputs);
   const ca = outputs.caCertPem;
-  const addresses = await nodeAddresses(outputs, nodes);
-  const list = await members(nodes, addresses);
+  const { cluster, list } = await members(nodes);
+  const addresses = addressMap(list);
   const maintenanceMode = /^pause:\s*true\s*$/m.test(await patronictl(nodes, ["show-config"], 30_000));
 
   const view = async (via: string, url: string): Promise<EndpointView> => {
@@ -370,13 +376,14 @@ export async function status(outputs: OpsOutputs): Promise<StatusReport> {
   } catch (e) {
     poolsError = unreachable("PgBouncer's stats console (adminUrls.pgbouncerStatsUrl)", outputs.adminUrls.pgbouncerStatsUrl, outputs, e).message;
   }
-  return { maintenanceMode, members: list, router, pools, ...(poolsError ? { poolsError } : {}) };
+  return { cluster, maintenanceMode, members: list, router, pools, ...(poolsError ? { poolsError } : {}) };
 }
 
 function printStatus(report: StatusReport): void {
-  const out: string[] = [`Members (patronictl list)${report.maintenanceMode ? ", maintenance mode on: no automatic failover" : ""}`];
-  out.push(...table(["member", "address", "role", "state", "timeline", "lag MB"],
-    report.members.map((m) => [m.name, m.address ?? "", m.role, m.state, m.timeline === undefined ? "" : String(m.timeline), m.lagMb === undefined ? "" : String(m.lagMb)])));
+  const out: string[] = [`Cluster ${report.cluster}: members (patronictl list)${report.maintenanceMode ? ", maintenance mode on: no automatic failover" : ""}`];
+  const cell = (v?: number) => (v === undefined ? "" : String(v));
+  out.push(...table(["member", "address", "role", "state", "timeline", "receive lag MB", "replay lag MB"],
+    report.members.map((m) => [m.name, m.address, m.role, m.state, cell(m.timeline), cell(m.receiveLagMb), cell(m.replayLagMb)])));
   out.push("", "Router");
   for (const [name, v] of [["read-write", report.router.readWrite], ["read-only", report.router.readOnly]] as const) {
     out.push(v.error

@@ -216,7 +216,7 @@ test("`npm run ops -- status`: both members with roles and the advanced timeline
   expect(text.status).toBe(0);
   for (const expected of [
     new RegExp(`${leader}\\s+\\S+\\s+Leader\\s+running\\s+${timelineBefore + 2}`),
-    new RegExp(`${replica}\\s+\\S+\\s+Replica\\s+streaming\\s+${timelineBefore + 2}\\s+0`),
+    new RegExp(`${replica}\\s+\\S+\\s+Replica\\s+streaming\\s+${timelineBefore + 2}\\s+0\\s+0`),
     new RegExp(`read-write \\(adminUrls.monitorUrl, 127.0.0.1:23442\\): ${leader} \\(\\S+\\), primary`),
     new RegExp(`read-only \\(hostReadOnlyUrl, 127.0.0.1:23444\\): ${replica} \\(\\S+\\), in recovery`),
     /PgBouncer pools \(SHOW POOLS\)\n\s+database\s+user\s+cl_active/,
