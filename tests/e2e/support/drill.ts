@@ -39,10 +39,12 @@ export const DRILLS = {
   refusals: {
     stack: "dev", major: 18, clusterName: "pgha-drill", subnet: "172.30.30.0/24",
     ports: { direct: 25432, pooled: 25433, readOnly: 25434 }, deployment: "drill-refusals",
+    extra: { "pg-ha:failover": "patroni" },
   },
   secrets: {
     stack: "dev", major: 18, clusterName: "pgha-drill-secrets", subnet: "172.30.31.0/24",
     ports: { direct: 25442, pooled: 25443, readOnly: 25444 }, deployment: "drill-secrets",
+    extra: { "pg-ha:failover": "patroni" },
   },
   faults: {
     stack: "dev", major: 18, clusterName: "pgha-drill-faults", subnet: "172.30.30.0/24",
