@@ -103,11 +103,13 @@ async function patronictl(nodes: string[], args: string[], timeoutMs = 60_000): 
   const failures: string[] = [];
   for (const node of nodes) {
     try {
-      const { stdout } = await execFileAsync("docker", ["exec", "-u", "postgres", node, "patronictl", "-c", PATRONI_CONFIG_DIR, ...args], { timeout: timeoutMs });
+      // SIGKILL on timeout: the docker client exits 0 on SIGTERM, which would pass for an empty answer.
+      const { stdout } = await execFileAsync("docker", ["exec", "-u", "postgres", node, "patronictl", "-c", PATRONI_CONFIG_DIR, ...args], { timeout: timeoutMs, killSignal: "SIGKILL" });
+      if (stdout.trim() === "") throw new Error("printed nothing");
       return stdout;
     } catch (e) {
-      const err = e as { stdout?: string; stderr?: string; message: string };
-      failures.push(`${node}: ${(err.stderr || err.stdout || err.message).trim()}`);
+      const err = e as { stdout?: string; stderr?: string; message: string; killed?: boolean };
+      failures.push(`${node}: ${err.killed ? `no answer within ${secs(timeoutMs)}` : (err.stderr || err.stdout || err.message).trim()}`);
     }
   }
   throw new OpsError(`patronictl ${args.join(" ")} failed on every node:\n  ${failures.join("\n  ")}`);
@@ -118,7 +120,7 @@ async function members(nodes: string[]): Promise<{ cluster: string; list: Member
   let listed: Record<string, unknown>[] | undefined;
   const deadline = Date.now() + 90_000;
   while (!listed) {
-    const out = await patronictl(nodes, ["list", "-f", "json"], 60_000);
+    const out = await patronictl(nodes, ["list", "-f", "json"], 120_000);
     try {
       listed = JSON.parse(out) as Record<string, unknown>[];
     } catch {
@@ -347,7 +349,7 @@ export async function status(outputs: OpsOutputs): Promise<StatusReport> {
   const ca = outputs.caCertPem;
   const { cluster, list } = await members(nodes);
   const addresses = addressMap(list);
-  const maintenanceMode = /^pause:\s*true\s*$/m.test(await patronictl(nodes, ["show-config"], 30_000));
+  const maintenanceMode = /^pause:\s*true\s*$/m.test(await patronictl(nodes, ["show-config"], 120_000));
 
   const view = async (via: string, url: string): Promise<EndpointView> => {
     const base = { via, endpoint: endpointOf(url) };
