@@ -89,19 +89,20 @@ describe("etcd", () => {
     } finally {
       await docker("start", victim);
     }
+    const startedAt = Date.now();
     const rejoinMs = await waitFor("etcd healthy, three members", async () => (await etcdClusterHealth(members[0])).healthy, 120_000, 500);
     const health = await etcdClusterHealth(victim);
     await stopClients(clients);
     const after = await leaderAndTimeline(cluster);
     const rows = await verifyEverywhere();
-    report(`etcd member ${victim} (raft leader) killed for ${seconds(Date.now() - killedAt - rejoinMs)}: Patroni leader ${before.leader} TL ${before.timeline}, after 20 s the REST API's running primaries ${JSON.stringify(during)}; `
+    report(`etcd member ${victim} (raft leader) killed for ${seconds(startedAt - killedAt)}: Patroni leader ${before.leader} TL ${before.timeline}, after 20 s the REST API's running primaries ${JSON.stringify(during)}; `
       + `${ackedDuring} writes acknowledged meanwhile, writer errors ${clients.writer.errors.length}, reader reads ${clients.reader.reads}, retried ${clients.reader.retried.length}, errors ${clients.reader.errors.length}; `
       + `started again, etcd healthy after ${seconds(rejoinMs)}; ${rows} acknowledged rows on every node`);
     expect(health.healthy).toBe(true);
     expect(health.lines.split("\n").filter((l) => /is healthy/.test(l))).toHaveLength(3);
     expect(during).toEqual([{ node: before.leader, timeline: before.timeline }]);
     expect([after.leader, after.timeline]).toEqual([before.leader, before.timeline]);
-    expect(ackedDuring).toBeGreaterThan(100);
+    expect(ackedDuring).toBeGreaterThan(20);
     expect(clients.writer.errors).toEqual([]);
     expect(clients.reader.errors).toEqual([]);
   });
@@ -265,9 +266,9 @@ test("a replica lost: the read-only endpoint keeps answering, writes go on; star
     + `leader ${during.leader} TL ${during.timeline}; started again, streaming after ${seconds(streamingMs)}; ${rows} acknowledged rows on every node`);
   expect([during.leader, during.timeline]).toEqual([before.leader, before.timeline]);
   expect(clients.writer.errors).toEqual([]);
-  expect(ackedDuring).toBeGreaterThan(100);
+  expect(ackedDuring).toBeGreaterThan(20);
   // A read on the lost replica's connection may fail once; its retry, and every other read, answers.
   expect(clients.reader.errors).toEqual([]);
   expect(clients.reader.retried.length).toBeLessThanOrEqual(1);
-  expect(readsDuring).toBeGreaterThan(50);
+  expect(readsDuring).toBeGreaterThan(20);
 });
