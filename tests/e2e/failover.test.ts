@@ -13,13 +13,28 @@ import {
 } from "./support/failover";
 
 // deployCluster deploys without a checkpoint; the last drill plans against one, so every deploy
-// of this file keeps it (a function declaration: jest hoists this above the imports).
+// of this file keeps it (function declarations: jest hoists this above the imports).
 jest.mock("./executor", () => {
   const actual = jest.requireActual("./executor");
-  return { ...actual, deploy: (options: Record<string, unknown>) => actual.deploy({ statePath: mockCheckpoint(), ...options }) };
+  return {
+    ...actual,
+    deploy: async (options: Record<string, unknown>) => mockSettled(await actual.deploy({ statePath: mockCheckpoint(), ...options }), options),
+  };
 });
 function mockCheckpoint(): string {
   return path.join(__dirname, "..", "..", ".local", "failover", "state.json");
+}
+/**
+ * deployCluster asks patronictl for the leader right after the deploy; on a loaded machine its
+ * first answers can be empty while etcd is slow, so wait until one member answers.
+ */
+async function mockSettled<T extends { outputs: Record<string, unknown> }>(result: T, options: Record<string, unknown>): Promise<T> {
+  const listed = (result.outputs.nodes ?? []) as { name: string; role: string }[];
+  const members = listed.filter((n) => n.role === "postgres").map((n) => n.name);
+  if (!options.preview && members.length > 0) {
+    await waitFor("patronictl list answering", async () => (await membersFrom(members)).length === members.length, 180_000, 1000);
+  }
+  return result;
 }
 
 jest.setTimeout(600_000);
