@@ -63,11 +63,13 @@ export const MAXIMUM_LAG_ON_FAILOVER_BYTES = 1024 * 1024;
 /** The read-only port serves replicas at most this far behind (one WAL segment). */
 export const READ_ONLY_MAX_LAG_BYTES = 16 * 1024 * 1024;
 /**
- * HAProxy's checks: every second, every half second while a state is changing; out after 2
- * failures (a dead primary's clients are cut within ~1.5 s of Patroni reporting it), back after
- * one success (only the lock holder answers 200 on /primary, so one answer is proof).
+ * HAProxy's checks: every second, every half second while a state is changing; out after 3
+ * failures (a demoted primary's clients are cut within ~1.5 s of Patroni reporting it), back
+ * after one success (only the lock holder answers 200 on /primary, so one answer is proof). A
+ * check may take 4 s: Patroni's REST API answers slowly on a loaded host, and a check that timed
+ * out on a healthy primary would cut every session on it.
  */
-export const ROUTER_CHECKS = { inter: "1s", fastInter: "500ms", downInter: "2s", fall: 2, rise: 1 } as const;
+export const ROUTER_CHECKS = { inter: "1s", fastInter: "500ms", downInter: "2s", fall: 3, rise: 1, timeout: "4s" } as const;
 
 /** Parameters PostgreSQL needs equal on every member; Patroni reads them from etcd only. */
 export const PATRONI_CLUSTER_PARAMETERS = [

@@ -62,14 +62,39 @@ export const HA_TOOLS_IMAGE = "pgha-test/ha-tools:latest";
  */
 export const SUITE_DEFAULT_FAILOVER: FailoverMode = "none";
 
-/** The current leader of a Patroni cluster and the other members, as patronictl reports them. */
-export async function patroniMembers(anyNode: string): Promise<{ name: string; role: string; state: string; timeline?: number; lag?: number | string }[]> {
-  const { stdout } = await execFileAsync("docker", ["exec", "-u", "postgres", anyNode, "patronictl", "-c", PATRONI_CONFIG_DIR, "list", "-f", "json"], { timeout: 30_000 });
-  return (JSON.parse(stdout) as Record<string, unknown>[]).map((m) => ({
-    name: String(m.Member), role: String(m.Role).toLowerCase(), state: String(m.State),
-    timeline: m.TL === undefined || m.TL === "" ? undefined : Number(m.TL),
-    lag: m["Lag in MB"] as number | string | undefined,
-  }));
+/**
+ * The members of a Patroni cluster as patronictl reports them, asked of ANY_NODE (or, when it
+ * does not answer, of the others in turn) until one answers within the deadline. A loaded node's
+ * patronictl may take tens of seconds; the docker client exits 0 on SIGTERM, so it is killed with
+ * SIGKILL and an empty answer counts as none.
+ */
+export async function patroniMembers(
+  anyNode: string | string[],
+  deadlineMs = 180_000,
+): Promise<{ name: string; role: string; state: string; timeline?: number; lag?: number | string }[]> {
+  const nodes = Array.isArray(anyNode) ? anyNode : [anyNode];
+  const until = Date.now() + deadlineMs;
+  const failures: string[] = [];
+  for (let attempt = 0; Date.now() < until; attempt++) {
+    const node = nodes[attempt % nodes.length];
+    try {
+      const { stdout } = await execFileAsync("docker", ["exec", "-u", "postgres", node, "patronictl", "-c", PATRONI_CONFIG_DIR, "list", "-f", "json"], {
+        timeout: Math.max(5_000, Math.min(60_000, until - Date.now())), killSignal: "SIGKILL",
+      });
+      const listed = JSON.parse(stdout) as Record<string, unknown>[];
+      if (listed.length === 0) throw new Error("an empty member list");
+      return listed.map((m) => ({
+        name: String(m.Member), role: String(m.Role).toLowerCase(), state: String(m.State),
+        timeline: m.TL === undefined || m.TL === "" ? undefined : Number(m.TL),
+        lag: m["Lag in MB"] as number | string | undefined,
+      }));
+    } catch (e) {
+      const err = e as { killed?: boolean; message: string };
+      failures.push(`${node}: ${err.killed ? "no answer within the bound" : err.message.split("\n")[0]}`);
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+  }
+  throw new Error(`patronictl list answered on no node within ${deadlineMs / 1000} s: ${failures.slice(-nodes.length).join("; ")}`);
 }
 
 /** Where patroni-start.sh gathers Patroni's configuration (patroni.yml and the REST credentials). */
@@ -116,7 +141,7 @@ export async function deployCluster(
   if (spec.failover === "patroni") {
     // Which member leads is run-time state: this is who led when the deploy finished.
     const members = outputs.nodes.filter((n) => n.role === "postgres").map((n) => n.name);
-    const listed = await patroniMembers(members[0]);
+    const listed = await patroniMembers(members);
     const leader = listed.find((m) => m.role === "leader")?.name;
     if (!leader) throw new Error(`no leader among ${JSON.stringify(listed)}`);
     return { stack, deployment, spec, config, outputs, elapsedMs: result.elapsedMs, caFile, primary: leader, replicas: members.filter((m) => m !== leader), pgbouncer, members };
