@@ -438,7 +438,9 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`--json applies to status only\n${USAGE}\n`);
     return 2;
   }
-  const timeoutSeconds = Number(values.timeout ?? 60);
+  // Paused clients wait at most PgBouncer's query_wait_timeout (30 s) before they get an error:
+  // the switchover is given up, and the pools resumed, well before that.
+  const timeoutSeconds = Number(values.timeout ?? 20);
   if (!(timeoutSeconds > 0)) {
     process.stderr.write(`--timeout "${values.timeout}" is not a positive number of seconds\n${USAGE}\n`);
     return 2;
