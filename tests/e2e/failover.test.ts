@@ -197,6 +197,13 @@ test("drill 2: leader cut off from the network: it demotes itself, nothing ackno
   const t = await traffic("partition");
   const start = Date.now();
   await docker("network", "disconnect", network, old);
+  // Whatever fails below, the node goes back on the network, or the later drills run on two nodes.
+  let reconnected = false;
+  const reconnect = async () => {
+    if (!reconnected) await docker("network", "connect", "--ip", ipOf[old], "--alias", old, network, old);
+    reconnected = true;
+  };
+  try {
   // The old leader as a client there would see it: a primary, or not (in recovery, or stopped).
   let demotedAt = 0;
   const watchDemotion = waitFor(`${old} no longer a primary`, async () => {
@@ -230,7 +237,10 @@ test("drill 2: leader cut off from the network: it demotes itself, nothing ackno
   report(`failover drill 2: ${old} (${running ? "running" : "stopped"}) holds ${onOld.length} rows, ${extra.length} not on ${leader.name} (${JSON.stringify(extra)}, none acknowledged: ${extra.every((id) => !acked.has(id))})`);
   expect(onOld.length).toBeGreaterThan(0);
   expect(extra.filter((id) => acked.has(id))).toEqual([]);
-  await docker("network", "connect", "--ip", ipOf[old], "--alias", old, network, old);
+  await reconnect();
+  } finally {
+    await reconnect().catch(() => undefined);
+  }
   const { list, text } = await rejoin(old).catch(async (e) => {
     throw new Error(`${String(e)}\n${await logSince(old, start)}`.slice(0, 8000));
   });
