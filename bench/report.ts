@@ -348,7 +348,7 @@ function failoverSection(fo: FailoverResult): string[] {
     table(["Event", "Measured", "Figure", "Each (s)", "Median (s)", "Max (s)", "Target", "Client errors", "Acknowledged rows lost"],
       summary.map((k) => {
         const fig = k.kind === "kill" ? k.recoveryMs : k.stallMs;
-        return [k.title, `${k.measured} of ${k.events}${k.failure ? " (**failed**)" : ""}`, k.kind === "kill" ? "kill to first acknowledged write" : "longest write stall",
+        return [k.title, `${k.measured} of ${fo.minEvents}${k.failure ? " (**failed**)" : ""}`, k.kind === "kill" ? "kill to first acknowledged write" : "longest write stall",
           fig.values.map((v) => f(v / 1000, 1)).join(", ") || "n/a", `**${s1(fig.median)}**`, `**${s1(fig.max)}**`, target[k.kind], f(k.errors), f(k.lostRows)];
       }), ["l", "r", "l", "l", "r", "r", "l", "r", "r"]),
     "",
