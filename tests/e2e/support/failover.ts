@@ -227,7 +227,9 @@ export async function logSince(container: string, since: number): Promise<string
  * seen by Patroni), and pg_rewind on rejoin would remove the very rows this looks for.
  */
 export async function idsInStoppedDataDir(node: string, major: number): Promise<number[]> {
-  const dataDir = (await docker("exec", node, "sh", "-c", "sed -n 's/^ *data_dir: *//p' /run/pg-ha/patroni/patroni.yml")).trim();
+  // Patroni's data_dir is the container's PGDATA (components/patroni-node.ts sets both).
+  const dataDir = (await docker("exec", node, "sh", "-c", 'printf %s "$PGDATA"')).trim();
+  if (!dataDir) throw new Error(`${node} has no PGDATA`);
   const copy = `/tmp/ledger-copy`;
   const script = [
     `rm -rf ${copy}`, `cp -a ${dataDir} ${copy}`, `rm -f ${copy}/postmaster.pid`,
