@@ -171,8 +171,6 @@ describe("haproxy.cfg", () => {
     const ro = section("read-only");
     expect(ro).toContain(`uri /replica?lag=${READ_ONLY_MAX_LAG_BYTES}&replication_state=streaming`);
     for (const n of nodes) expect(ro).toContain(`server ${n.name}-primary ${n.address}:5432 backup track read-write/${n.name}`);
-    // A replica back in service takes the read-only sessions back from the primary.
-    for (const n of nodes) expect(ro).toContain(`server ${n.name} ${n.address}:5432 check port 8008 check-sni ${n.name} verifyhost ${n.name} on-marked-up shutdown-backup-sessions`);
   });
 
   test("checks are HTTPS with the certificate verified, fast, and cut a demoted member's sessions", () => {
