@@ -15,6 +15,7 @@ import { promisify } from "util";
 import { parseArgs } from "util";
 import { Client, type ClientConfig } from "pg";
 import { parse as parseConnectionString } from "pg-connection-string";
+import { READ_ONLY_SUFFIX } from "../spec";
 
 const execFileAsync = promisify(execFile);
 
@@ -305,6 +306,7 @@ async function switchover(outputs: OpsOutputs, options: SwitchoverOptions): Prom
       const end = Date.now();
       process.stdout.write(`  resumed in ${secs(end - routedAt)}\n`);
       process.stdout.write(`switchover: ${leader.name} -> ${newLeader}; pause ${secs(pausedAt - start)}, switch ${secs(routedAt - pausedAt)}, resume ${secs(end - routedAt)}, total (applications held) ${secs(end - start)}\n`);
+      await rebalanceReadOnly(nodes, leader.name, paused.filter((db) => db.endsWith(READ_ONLY_SUFFIX)), pgbouncerAdminUrl, ca);
     } finally {
       process.off("SIGINT", onSignal);
       process.off("SIGTERM", onSignal);
@@ -321,6 +323,39 @@ async function switchover(outputs: OpsOutputs, options: SwitchoverOptions): Prom
     await admin.end().catch(() => undefined);
   }
 }
+
+/**
+ * While the old leader rejoined, the router's read-only port had only the new leader to offer, so
+ * PgBouncer's read-only server connections now sit on the primary, and would stay there for their
+ * whole lifetime. Once the old leader streams again (and the router's checks have seen it),
+ * RECONNECT closes each of them when it is next released, never under a running query, and new
+ * ones go to the replicas. The applications are no longer held while this waits.
+ */
+async function rebalanceReadOnly(nodes: string[], oldLeader: string, readOnlyDatabases: string[], adminUrl: string, ca: string): Promise<void> {
+  if (readOnlyDatabases.length === 0) return;
+  const deadline = Date.now() + REJOIN_WAIT_MS;
+  while (Date.now() < deadline) {
+    const { list } = await members(nodes).catch(() => ({ list: [] as MemberStatus[] }));
+    if (list.some((m) => m.name === oldLeader && m.state === "streaming")) {
+      await sleep(ROUTER_RISE_MS);
+      const client = await connect(adminUrl, ca);
+      try {
+        for (const db of readOnlyDatabases) await client.query(`RECONNECT ${quoteIdent(db)}`);
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+      process.stdout.write(`  ${oldLeader} streams again; ${readOnlyDatabases.join(", ")} reconnected to the replicas as their connections are released\n`);
+      return;
+    }
+    await sleep(1000);
+  }
+  process.stdout.write(`  ${oldLeader} did not stream within ${secs(REJOIN_WAIT_MS)}: read-only sessions stay on the primary until it does and PgBouncer renews them; see \`status\`\n`);
+}
+
+/** How long the switchover waits, after resuming, for the old leader to stream again. */
+const REJOIN_WAIT_MS = 120_000;
+/** The router's checks: a member that streams is back in its read-only listener within this. */
+const ROUTER_RISE_MS = 3_000;
 
 /** An identifier for the PgBouncer console (database names are plain words here, quoted in case). */
 function quoteIdent(name: string): string {
