@@ -235,7 +235,7 @@ export function renderHaproxyCredentials(restPassword: string): string {
   return [
     "# Patroni REST API credentials for the health checks. Root-only upload, read before haproxy.cfg.",
     "global",
-    `    setenv PATRONI_REST_AUTHORIZATION "Basic ${basic}"`,
+    `    set-var proc.patroni_rest_authorization str("Basic ${basic}")`,
     "",
   ].join("\n");
 }

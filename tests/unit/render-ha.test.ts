@@ -162,7 +162,7 @@ describe("haproxy.cfg", () => {
 
   test("read-write goes to the member answering 200 on /primary", () => {
     const rw = section("read-write");
-    expect(rw).toMatch(/http-check send meth GET uri \/primary hdr Authorization "\$\{PATRONI_REST_AUTHORIZATION\}"/);
+    expect(rw).toMatch(/http-check send meth GET uri \/primary hdr Authorization %\[var\(proc\.patroni_rest_authorization\)\]/);
     expect(rw).toContain("http-check expect status 200");
     for (const n of nodes) expect(rw).toContain(`server ${n.name} ${n.address}:5432 check port 8008 check-sni ${n.name} verifyhost ${n.name}`);
   });
@@ -181,7 +181,9 @@ describe("haproxy.cfg", () => {
 
   test("the REST credentials are in the root-only file only", () => {
     const credentials = renderHaproxyCredentials("pw-1");
-    expect(credentials).toContain(`setenv PATRONI_REST_AUTHORIZATION "Basic ${Buffer.from("patroni:pw-1").toString("base64")}"`);
+    // A variable, never an environment variable: /proc/<pid>/environ would show it.
+    expect(credentials).toContain(`set-var proc.patroni_rest_authorization str("Basic ${Buffer.from("patroni:pw-1").toString("base64")}")`);
+    expect(credentials).not.toMatch(/setenv|presetenv/);
     expect(cfg).not.toContain(Buffer.from("patroni:pw-1").toString("base64"));
   });
 });
