@@ -224,6 +224,31 @@ export const SETTINGS = {
     description: "Archive WAL segments to the cluster's WAL archive volume.",
     accepted: "true or false", schema: z.boolean(),
   },
+  backupFullIntervalMinutes: {
+    type: "integer", default: 10080,
+    description: "A full pgBackRest backup is taken when the newest full one is this old (minutes; 10080 = weekly).",
+    accepted: "an integer from 10 to 525600", schema: integer(10, 525600),
+  },
+  backupDiffIntervalMinutes: {
+    type: "integer", default: 1440,
+    description: "A differential backup is taken when the newest backup is this old (minutes; 1440 = daily).",
+    accepted: "an integer from 5 to 525600, below pg-ha:backupFullIntervalMinutes", schema: integer(5, 525600),
+  },
+  backupRetentionFull: {
+    type: "integer", default: 2,
+    description: "Full backups kept; expiry removes older ones, their differentials and the WAL only they needed.",
+    accepted: "an integer from 1 to 50", schema: integer(1, 50),
+  },
+  restoreDrillIntervalMinutes: {
+    type: "integer", default: 1440,
+    description: "The newest backup is restored into a throwaway server and checked when the last drill is this old (minutes); 0 never.",
+    accepted: "0 or an integer from 10 to 525600", schema: z.number().int().refine((m) => m === 0 || (m >= 10 && m <= 525600)),
+  },
+  archiveTimeoutSeconds: {
+    type: "integer", default: 60,
+    description: "archive_timeout: the newest archived WAL is at most this old (seconds), which bounds what a restore from the backups alone may lose.",
+    accepted: "an integer from 30 to 3600", schema: integer(30, 3600),
+  },
   maxSlotWalKeepMb: {
     type: "integer", default: 4096,
     description: "max_slot_wal_keep_size in MB: WAL a replication slot may hold back before it is invalidated.",
@@ -398,6 +423,13 @@ function buildSpec(s: Settings): ClusterSpec {
       extraNames: s.tlsExtraNames,
     },
     walArchiving: s.walArchiving,
+    backup: {
+      fullIntervalMinutes: s.backupFullIntervalMinutes,
+      diffIntervalMinutes: s.backupDiffIntervalMinutes,
+      retentionFull: s.backupRetentionFull,
+      drillIntervalMinutes: s.restoreDrillIntervalMinutes,
+      archiveTimeoutSeconds: s.archiveTimeoutSeconds,
+    },
     maxSlotWalKeepMb: s.maxSlotWalKeepMb,
     protectData: s.protectData,
     slowQueryMs: s.slowQueryMs,
@@ -461,6 +493,9 @@ function crossFieldProblems(spec: ClusterSpec, s: Settings): string[] {
   }
   if (spec.failover === "none" && (s.etcdImage !== "" || s.etcdMembers !== SETTINGS.etcdMembers.default)) {
     problems.push(`${key("etcdMembers")} and ${key("etcdImage")} apply only to ${key("failover")} = "patroni" (got "none")`);
+  }
+  if (spec.backup.diffIntervalMinutes >= spec.backup.fullIntervalMinutes) {
+    problems.push(`${key("backupDiffIntervalMinutes")} = ${spec.backup.diffIntervalMinutes} must be below ${key("backupFullIntervalMinutes")} = ${spec.backup.fullIntervalMinutes}`);
   }
   if (spec.tls.renewBeforeDays >= spec.tls.validityDays) {
     problems.push(`${key("tlsRenewBeforeDays")} = ${spec.tls.renewBeforeDays} must be below ${key("tlsValidityDays")} = ${spec.tls.validityDays}`);

@@ -41,6 +41,18 @@ export interface ClusterSpec {
   tls: { minProtocol: TlsProtocol; validityDays: number; renewBeforeDays: number; extraNames: string[] };
   databases: string[];
   walArchiving: boolean;
+  /**
+   * pgBackRest (failover = patroni, walArchiving on): schedules in minutes, how many full backups
+   * are kept, how often a restore drill proves the newest backup restores (0: never), and how old
+   * the newest archived WAL may be (archive_timeout).
+   */
+  backup: {
+    fullIntervalMinutes: number;
+    diffIntervalMinutes: number;
+    retentionFull: number;
+    drillIntervalMinutes: number;
+    archiveTimeoutSeconds: number;
+  };
   maxSlotWalKeepMb: number;
   protectData: boolean;
   slowQueryMs: number;

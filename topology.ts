@@ -75,7 +75,7 @@ export interface HaMember {
  */
 export const HA_MAX_PREFIX = 26;
 /** Offsets of the fixed addresses within the subnet: nodes, etcd members, the router. */
-const HA_OFFSETS = { node: 11, etcd: 21, router: 30 } as const;
+const HA_OFFSETS = { node: 11, etcd: 21, backup: 29, router: 30 } as const;
 
 function ipv4ToNumber(ip: string): number {
   return ip.split(".").reduce((acc, octet) => acc * 256 + Number(octet), 0);
@@ -116,6 +116,16 @@ export function etcdMembers(spec: ClusterSpec): HaMember[] {
 /** HAProxy: the read-write and read-only entry points of an HA cluster. */
 export function routerMember(spec: ClusterSpec): HaMember {
   return { name: `${spec.clusterName}-router`, address: subnetAddress(spec.networkSubnet, HA_OFFSETS.router) };
+}
+
+/** pgBackRest's repository host: backups, the WAL archive and the restore drills. */
+export function backupMember(spec: ClusterSpec): HaMember {
+  return { name: `${spec.clusterName}-backup`, address: subnetAddress(spec.networkSubnet, HA_OFFSETS.backup) };
+}
+
+/** Backups run with pgBackRest when Patroni manages the nodes and WAL is archived. */
+export function backupsEnabled(spec: Pick<ClusterSpec, "failover" | "walArchiving">): boolean {
+  return spec.failover === "patroni" && spec.walArchiving;
 }
 
 export function pgbouncerName(spec: ClusterSpec): string {

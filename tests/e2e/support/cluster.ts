@@ -90,7 +90,8 @@ export async function patroniMembers(
       }));
     } catch (e) {
       const err = e as { killed?: boolean; message: string };
-      failures.push(`${node}: ${err.killed ? "no answer within the bound" : err.message.split("\n")[0]}`);
+      const said = (err as { stderr?: string }).stderr?.trim().split("\n").pop();
+      failures.push(`${node}: ${err.killed ? "no answer within the bound" : said || err.message.split("\n")[0]}`);
       await new Promise((r) => setTimeout(r, 1_000));
     }
   }

@@ -90,9 +90,13 @@ export class Reader {
  */
 export async function leaderAndTimeline(cluster: DeployedCluster, timeoutMs = 90_000): Promise<{ leader: string; timeline: number; members: Awaited<ReturnType<typeof patroniMembers>> }> {
   let found: Awaited<ReturnType<typeof leaderAndTimeline>> | undefined;
-  let i = 0;
+  let first = 0;
+  const until = Date.now() + timeoutMs;
   await waitFor("patronictl list with a running leader", async () => {
-    const members = await patroniMembers(cluster.members[i++ % cluster.members.length]);
+    // Every member in turn, starting from the next one each round: one node's patronictl may hang.
+    const order = cluster.members.map((_, k) => cluster.members[(first + k) % cluster.members.length]);
+    first++;
+    const members = await patroniMembers(order, Math.max(5_000, until - Date.now()));
     const leader = members.find((m) => m.role === "leader" && m.state === "running");
     if (leader) found = { leader: leader.name, timeline: leader.timeline!, members };
     return found !== undefined;
