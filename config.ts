@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { canonicalParameters, parameterProblems, sizeInKb } from "./config-templates/parameters";
 import { clusterTuning, parseMemory, walSenders } from "./config-templates/tuning";
-import { HA_MAX_PREFIX } from "./topology";
+import { backupsEnabled, backupVolumeName, HA_MAX_PREFIX } from "./topology";
 import {
   type ClusterSpec, type FailoverMode, type PoolMode, type PostgresMajor, READ_ONLY_SUFFIX, type Storage,
   SUPERUSER_RESERVED_CONNECTIONS, type SynchronousMode, type TlsProtocol, type Workload,
@@ -249,6 +249,26 @@ export const SETTINGS = {
     description: "archive_timeout: the newest archived WAL is at most this old (seconds), which bounds what a restore from the backups alone may lose.",
     accepted: "an integer from 30 to 3600", schema: integer(30, 3600),
   },
+  restoreFrom: {
+    type: "object", default: {} as RestoreFrom,
+    description: "Bootstrap a new cluster from a backup repository (another cluster's <name>-backup-repo volume, mounted read-only) to a target: {repositoryVolume, stanza, targetTime? | targetLsn?}; neither target means the end of the archive. Needs pg-ha:restoreCipherPass.",
+    accepted: "an object {repositoryVolume: volume name, stanza: the source cluster's name, targetTime?: an ISO 8601 time with its zone, targetLsn?: an LSN such as 0/3000028}, at most one target",
+    // {} (the default): a new, empty cluster.
+    schema: z.object({
+      repositoryVolume: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/).optional(),
+      stanza: z.string().regex(/^[a-z][a-z0-9-]{0,29}$/).optional(),
+      targetTime: z.string().regex(/^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}(?::?\d{2})?)$/).refine((t) => !Number.isNaN(Date.parse(t.replace(" ", "T")))).optional(),
+      targetLsn: z.string().regex(/^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/).optional(),
+    }).strict()
+      .refine((r) => r.targetTime === undefined || r.targetLsn === undefined)
+      .refine((r) => Object.keys(r).length === 0 || (r.repositoryVolume !== undefined && r.stanza !== undefined)),
+  },
+  restoreCipherPass: {
+    type: "string", default: "",
+    description: "Secret: the passphrase of the repository pg-ha:restoreFrom reads (the source stack's backupCipherPass output).",
+    accepted: "the source stack's backupCipherPass (set with --secret), only with pg-ha:restoreFrom",
+    schema: z.string().max(1024),
+  },
   maxSlotWalKeepMb: {
     type: "integer", default: 4096,
     description: "max_slot_wal_keep_size in MB: WAL a replication slot may hold back before it is invalidated.",
@@ -279,6 +299,8 @@ export const SETTINGS = {
       .transform((m) => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, typeof v === "boolean" ? (v ? "on" : "off") : String(v)]))),
   },
 } satisfies Record<string, Setting<unknown>>;
+
+interface RestoreFrom { repositoryVolume?: string; stanza?: string; targetTime?: string; targetLsn?: string }
 
 export type SettingKey = keyof typeof SETTINGS;
 type Settings = { [K in SettingKey]: (typeof SETTINGS)[K]["default"] };
@@ -430,6 +452,15 @@ function buildSpec(s: Settings): ClusterSpec {
       drillIntervalMinutes: s.restoreDrillIntervalMinutes,
       archiveTimeoutSeconds: s.archiveTimeoutSeconds,
     },
+    ...(s.restoreFrom.repositoryVolume !== undefined && s.restoreFrom.stanza !== undefined ? {
+      restore: {
+        repositoryVolume: s.restoreFrom.repositoryVolume,
+        stanza: s.restoreFrom.stanza,
+        target: s.restoreFrom.targetTime !== undefined ? { type: "time" as const, time: s.restoreFrom.targetTime }
+          : s.restoreFrom.targetLsn !== undefined ? { type: "lsn" as const, lsn: s.restoreFrom.targetLsn } : { type: "latest" as const },
+        cipherPass: s.restoreCipherPass,
+      },
+    } : {}),
     maxSlotWalKeepMb: s.maxSlotWalKeepMb,
     protectData: s.protectData,
     slowQueryMs: s.slowQueryMs,
@@ -496,6 +527,19 @@ function crossFieldProblems(spec: ClusterSpec, s: Settings): string[] {
   }
   if (spec.backup.diffIntervalMinutes >= spec.backup.fullIntervalMinutes) {
     problems.push(`${key("backupDiffIntervalMinutes")} = ${spec.backup.diffIntervalMinutes} must be below ${key("backupFullIntervalMinutes")} = ${spec.backup.fullIntervalMinutes}`);
+  }
+  if (spec.restore) {
+    if (!backupsEnabled(spec)) {
+      problems.push(`${key("restoreFrom")} needs ${key("failover")} = "patroni" and ${key("walArchiving")} = true (got "${spec.failover}", ${spec.walArchiving}): the restored cluster is bootstrapped by Patroni from pgBackRest`);
+    }
+    if (spec.restore.repositoryVolume === backupVolumeName(spec)) {
+      problems.push(`${key("restoreFrom")}.repositoryVolume = "${spec.restore.repositoryVolume}" is this cluster's own repository; restore into a new cluster (another pg-ha:clusterName), which leaves the source untouched`);
+    }
+    if (s.restoreCipherPass === "") {
+      problems.push(`${key("restoreFrom")} needs ${key("restoreCipherPass")}: the source repository is encrypted (set it with pulumi config set --secret ${key("restoreCipherPass")} <the source stack's backupCipherPass>)`);
+    }
+  } else if (s.restoreCipherPass !== "") {
+    problems.push(`${key("restoreCipherPass")} applies only with ${key("restoreFrom")}, which is not set`);
   }
   if (spec.tls.renewBeforeDays >= spec.tls.validityDays) {
     problems.push(`${key("tlsRenewBeforeDays")} = ${spec.tls.renewBeforeDays} must be below ${key("tlsValidityDays")} = ${spec.tls.validityDays}`);

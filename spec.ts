@@ -16,6 +16,9 @@ export type TlsProtocol = "TLSv1.2" | "TLSv1.3";
  */
 export type FailoverMode = "patroni" | "none";
 
+/** Where a restore stops replaying WAL: the end of the archive, a point in time, or an LSN. */
+export type RestoreTarget = { type: "latest" } | { type: "time"; time: string } | { type: "lsn"; lsn: string };
+
 export interface ClusterSpec {
   clusterName: string;
   /** `build`: the image is built from images/postgres-patroni (failover = patroni, no image set). */
@@ -52,6 +55,19 @@ export interface ClusterSpec {
     retentionFull: number;
     drillIntervalMinutes: number;
     archiveTimeoutSeconds: number;
+  };
+  /**
+   * Bootstrap this new cluster from another cluster's pgBackRest repository (a Docker volume,
+   * mounted read-only, so the source is never changed), recovered to a target. Undefined: a new,
+   * empty cluster.
+   */
+  restore?: {
+    repositoryVolume: string;
+    /** The source cluster's stanza: its cluster name. */
+    stanza: string;
+    target: RestoreTarget;
+    /** The source repository's passphrase (its stack's backupCipherPass output). Secret: never rendered in plain files. */
+    cipherPass: string;
   };
   maxSlotWalKeepMb: number;
   protectData: boolean;

@@ -123,6 +123,11 @@ export function backupMember(spec: ClusterSpec): HaMember {
   return { name: `${spec.clusterName}-backup`, address: subnetAddress(spec.networkSubnet, HA_OFFSETS.backup) };
 }
 
+/** The volume that holds the cluster's pgBackRest repository. */
+export function backupVolumeName(spec: Pick<ClusterSpec, "clusterName">): string {
+  return `${spec.clusterName}-backup-repo`;
+}
+
 /** Backups run with pgBackRest when Patroni manages the nodes and WAL is archived. */
 export function backupsEnabled(spec: Pick<ClusterSpec, "failover" | "walArchiving">): boolean {
   return spec.failover === "patroni" && spec.walArchiving;

@@ -47,9 +47,25 @@ function short(step: Step): string {
 }
 const list = (names: string[]) => (names.length ? names.join(", ") : "–");
 
+/**
+ * Adjacent steps of one kind other than containers (the certificates of different hosts) do not
+ * depend on each other, and the order their inputs resolve in varies from run to run: the table
+ * lists them by name. Containers keep the engine's order, which follows their dependencies.
+ */
+function independentInNameOrder(steps: Step[]): Step[] {
+    const out: Step[] = [];
+    for (let i = 0; i < steps.length;) {
+        let j = i + 1;
+        while (j < steps.length && steps[j].type === steps[i].type && steps[i].type !== "docker:index/container:Container") j++;
+        out.push(...steps.slice(i, j).sort((a, b) => a.name.localeCompare(b.name)));
+        i = j;
+    }
+    return out;
+}
+
 function row(change: Change, steps: Step[]): string {
     const named = (op: Step["op"]) => steps.filter((s) => s.op === op);
-    const replaced = named("replace").map((s) => `${short(s)}${s.deleteFirst ? "" : " (new first)"}`);
+    const replaced = independentInNameOrder(named("replace")).map((s) => `${short(s)}${s.deleteFirst ? "" : " (new first)"}`);
     return `| ${change.what} | ${list(named("update").map(short))} | ${replaced.length ? replaced.join(" → ") : "–"} | ${list(named("create").map(short))} | ${list(named("delete").map((s) => `${short(s)}${s.retained ? " (kept on the engine)" : ""}`))} |`;
 }
 
