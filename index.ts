@@ -25,3 +25,6 @@ export const adminUrls = cluster.adminUrls;
 export const caCertPem = cluster.caCertPem;
 export const networkName = cluster.networkName;
 export const nodes = cluster.nodes;
+/** The backup repository (volume, stanza, secret passphrase), for pg-ha:restoreFrom in another stack; absent without backups. */
+export const backupRepository = cluster.backup && { volumeName: cluster.backup.volumeName, stanza: cluster.backup.stanza };
+export const backupCipherPass = cluster.backup?.cipherPass;

@@ -5,6 +5,7 @@ import type { ClusterSpec } from "../spec";
 import { loginRoles, pgbouncerUsers } from "../config-templates/render";
 import { adminUrls, databaseUrls, type UrlName } from "./connection-strings";
 import { ETCD_CLIENT_ROLE, REWIND_ROLE } from "../config-templates/render-ha";
+import { backupClientNames, backupStanza } from "../config-templates/render-backup";
 import { PatroniCluster } from "./patroni-cluster";
 import { PgBouncer } from "./pgbouncer";
 import { PostgresPrimary } from "./primary";
@@ -12,7 +13,7 @@ import { PostgresReplica } from "./replica";
 import { ClusterSecrets } from "./secrets";
 import { ClusterTls, type ServerIdentity } from "./tls";
 import {
-  certificateNames, dynamicAddressRange, etcdMembers, networkName, patroniNodes, pgbouncerName, primaryNode,
+  backupMember, backupsEnabled, certificateNames, dynamicAddressRange, etcdMembers, networkName, patroniNodes, pgbouncerName, primaryNode,
   REPLICATION_ROLE, replicaNodes, routerMember,
 } from "../topology";
 import { ClusterVolumes } from "./volumes";
@@ -24,7 +25,15 @@ export interface PostgresClusterArgs {
 export interface NodeInfo {
   name: string;
   /** With Patroni, which node is primary is run-time state: each is a `postgres` member. */
-  role: "primary" | "replica" | "postgres" | "etcd" | "router" | "pgbouncer";
+  role: "primary" | "replica" | "postgres" | "etcd" | "router" | "backup" | "pgbouncer";
+}
+
+/** Where this cluster's backups are, for a restore into another stack (pg-ha:restoreFrom). */
+export interface BackupInfo {
+  volumeName: pulumi.Output<string>;
+  /** Secret. */
+  cipherPass: pulumi.Output<string>;
+  stanza: string;
 }
 
 /**
@@ -40,6 +49,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
   readonly urls: Record<string, Partial<Record<UrlName, pulumi.Output<string>>>> = {};
   /** Secret operator URLs (monitor, PgBouncer consoles); host ports when published. */
   readonly adminUrls: pulumi.Output<Record<string, string>>;
+  /** Set when backups are on (Patroni with WAL archiving). */
+  readonly backup?: BackupInfo;
 
 
   constructor(name: string, args: PostgresClusterArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -72,11 +83,14 @@ export class PostgresCluster extends pulumi.ComponentResource {
     const ha = spec.failover === "patroni"
       ? { nodes: patroniNodes(spec), etcd: etcdMembers(spec), router: routerMember(spec) }
       : undefined;
+    const backupHost = backupsEnabled(spec) ? backupMember(spec) : undefined;
+    const backupClients = backupClientNames(spec);
     const identities: ServerIdentity[] = ha
       ? [
         // Clients reach a node through the router's name too: HAProxy passes TLS through.
         ...ha.nodes.map((n) => ({ host: n.name, ...certificateNames(spec, n.name, [ha.router.name], [n.address, ha.router.address]) })),
         ...ha.etcd.map((m) => ({ host: m.name, ...certificateNames(spec, m.name, [], [m.address]), clientAuth: true })),
+        ...(backupHost ? [{ host: backupHost.name, ...certificateNames(spec, backupHost.name, [], [backupHost.address]) }] : []),
         { host: pooler, ...certificateNames(spec, pooler) },
       ]
       : [primary.name, ...replicas.map((r) => r.name), pooler].map((host) => ({ host, ...certificateNames(spec, host) }));
@@ -84,7 +98,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
       clusterName: spec.clusterName,
       servers: identities,
       replicationRole: REPLICATION_ROLE,
-      clientRoles: ha ? [REWIND_ROLE, ETCD_CLIENT_ROLE] : [],
+      clientRoles: ha ? [REWIND_ROLE, ETCD_CLIENT_ROLE, ...(backupHost ? [backupClients.node, backupClients.repo] : [])] : [],
       validityDays: spec.tls.validityDays,
       renewBeforeDays: spec.tls.renewBeforeDays,
     }, parent);
@@ -94,7 +108,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
       clusterName: spec.clusterName,
       // Patroni nodes keep their data volumes themselves, each on its own host.
       nodes: ha ? [] : [primary.name, ...replicas.map((r) => r.name)],
-      walArchiving: spec.walArchiving,
+      // With Patroni, WAL goes to pgBackRest's repository host instead of a shared volume.
+      walArchiving: spec.walArchiving && !ha,
       protect: spec.protectData,
     }, parent);
 
@@ -116,9 +131,14 @@ export class PostgresCluster extends pulumi.ComponentResource {
         rewindClient: certs.clients[REWIND_ROLE],
         etcdClient: certs.clients[ETCD_CLIENT_ROLE],
         verifiers: secrets.verifiers,
-        walArchiveVolume: volumes.walArchive,
+        backup: backupHost
+          ? { member: backupHost, server: certs.servers[backupHost.name], nodeClient: certs.clients[backupClients.node], repoClient: certs.clients[backupClients.repo] }
+          : undefined,
       }, parent);
       servers = [patroni.router];
+      if (patroni.backup) {
+        this.backup = { volumeName: patroni.backup.volumeName, cipherPass: patroni.backup.cipherPass, stanza: backupStanza(spec) };
+      }
     } else {
       const common = { spec, image: postgresImage, networkName: network.name, walArchiveVolume: volumes.walArchive, caCertPem: certs.caCertPem };
       const primaryResource = new PostgresPrimary(primary.name, {
@@ -153,6 +173,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
         ...ha.nodes.map((n) => ({ name: n.name, role: "postgres" as const })),
         ...ha.etcd.map((m) => ({ name: m.name, role: "etcd" as const })),
         { name: ha.router.name, role: "router" },
+        ...(backupHost ? [{ name: backupHost.name, role: "backup" as const }] : []),
         { name: pooler, role: "pgbouncer" },
       ]
       : [

@@ -9,6 +9,7 @@ import * as random from "@pulumi/random";
 import type { ClusterSpec } from "../spec";
 import type { Verifiers } from "../config-templates/render";
 import { type HaMember } from "../topology";
+import { BackupRepository } from "./backup-repository";
 import { EtcdMember } from "./etcd";
 import { PatroniNode } from "./patroni-node";
 import { Router } from "./router";
@@ -28,12 +29,14 @@ export interface PatroniClusterArgs {
   rewindClient: KeyPair;
   etcdClient: KeyPair;
   verifiers: pulumi.Input<Verifiers>;
-  walArchiveVolume?: pulumi.Input<string>;
+  /** pgBackRest's repository host and the certificates both sides present; unset: no backups. */
+  backup?: { member: HaMember; server: KeyPair; nodeClient: KeyPair; repoClient: KeyPair };
 }
 
 export class PatroniCluster extends pulumi.ComponentResource {
   readonly router: Router;
   readonly nodes: PatroniNode[];
+  readonly backup?: BackupRepository;
   /** The REST API's password (secret): switchover, restart and configuration need it. */
   readonly restPassword: pulumi.Output<string>;
 
@@ -55,8 +58,18 @@ export class PatroniCluster extends pulumi.ComponentResource {
       spec, node, etcd: args.etcd, image: args.images.postgres, networkName: args.networkName, ipv4Address: node.address,
       caCertPem: args.caCertPem, serverKeyPair: args.servers[node.name], replicationClient: args.replicationClient,
       rewindClient: args.rewindClient, etcdClient: args.etcdClient, restPassword: this.restPassword,
-      verifiers: args.verifiers, protectData: spec.protectData, walArchiveVolume: args.walArchiveVolume,
+      verifiers: args.verifiers, protectData: spec.protectData,
+      backup: args.backup ? { nodeClient: args.backup.nodeClient } : undefined,
     }, { ...parent, dependsOn: etcdMembers }));
+
+    if (args.backup) {
+      this.backup = new BackupRepository(args.backup.member.name, {
+        spec, member: args.backup.member, nodes: args.nodes, image: args.images.postgres, networkName: args.networkName,
+        caCertPem: args.caCertPem, serverKeyPair: args.backup.server, repoClient: args.backup.repoClient,
+      // Created beside the nodes, not after them: a new replica already asks it for WAL, and its
+      // scheduler creates the stanza once a primary answers.
+      }, parent);
+    }
 
     this.router = new Router(args.router.name, {
       spec, name: args.router.name, nodes: args.nodes, image: args.images.haproxy, networkName: args.networkName,

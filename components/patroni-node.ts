@@ -10,6 +10,7 @@ import {
   HA_PATHS, haScript, type HaMember, renderPatroniReconcileSql, renderPatroniSecretsYml, renderPatroniYml,
 } from "../config-templates/render-ha";
 import { script, type Verifiers } from "../config-templates/render";
+import { BACKUP_PATHS, renderCipherConf, renderNodePgbackrestConf, renderRestorePgbackrestConf } from "../config-templates/render-backup";
 import { dataLayout, PATHS } from "../topology";
 import { clusterLabels, cpusString, healthcheck, LOG_OPTIONS, REAPING_INIT, upload } from "./container-defaults";
 import { secretFiles } from "./secret-files";
@@ -38,9 +39,19 @@ export interface PatroniNodeArgs {
   provider?: docker.Provider;
   /** Refuse any plan that deletes or replaces the data volume. */
   protectData?: boolean;
-  /** The cluster's shared WAL archive, written by whichever node is primary. */
-  walArchiveVolume?: pulumi.Input<string>;
+  /**
+   * pgBackRest (when backups are on): the node pushes WAL to the repository host and runs a TLS
+   * server for that host's backups; `nodeClient` is the certificate it presents to the host.
+   */
+  backup?: { nodeClient: KeyPair };
 }
+
+/** Where a node finds the repository of pg-ha:restoreFrom, its configuration and its passphrase. */
+const RESTORE_SOURCE = {
+  repo: "/var/lib/pg-ha/restore-source",
+  conf: "/etc/pg-ha/pgbackrest-restore.conf",
+  cipherConfUpload: "/etc/pg-ha/secrets/restore-source-cipher.conf",
+} as const;
 
 /** A clone of a large primary may take a while before the node first reports healthy. */
 export const PATRONI_WAIT_SECONDS = 600;
@@ -71,6 +82,8 @@ export class PatroniNode extends pulumi.ComponentResource {
         upload(HA_PATHS.etcdClientKeyUpload, args.etcdClient.privateKeyPem, "0600"),
         upload(HA_PATHS.patroniSecretsUpload, pulumi.secret(pulumi.output(args.restPassword).apply(renderPatroniSecretsYml)), "0600"),
         upload(HA_PATHS.reconcileSqlUpload, pulumi.secret(pulumi.output(args.verifiers).apply((v) => renderPatroniReconcileSql(spec, v))), "0600"),
+        ...(args.backup ? [upload(BACKUP_PATHS.nodeClientKeyUpload, args.backup.nodeClient.privateKeyPem, "0600")] : []),
+        ...(spec.restore ? [upload(RESTORE_SOURCE.cipherConfUpload, pulumi.secret(renderCipherConf(spec.restore.cipherPass)), "0600")] : []),
       ],
       labels,
     });
@@ -93,10 +106,22 @@ export class PatroniNode extends pulumi.ComponentResource {
         upload(PATHS.replicationCert, args.replicationClient.certPem),
         upload(HA_PATHS.rewindCert, args.rewindClient.certPem),
         upload(HA_PATHS.etcdClientCert, args.etcdClient.certPem),
+        ...(spec.restore ? [
+          upload(`${PATHS.scriptsDir}/patroni-restore.sh`, haScript("patroni-restore.sh"), "0755"),
+          upload(RESTORE_SOURCE.conf, renderRestorePgbackrestConf({
+            stanza: spec.restore.stanza, repoPath: RESTORE_SOURCE.repo, pgPath: layout.pgdata,
+            purpose: "pg-ha:restoreFrom, the bootstrap of this cluster from another's backup",
+          })),
+        ] : []),
+        ...(args.backup ? [
+          upload(BACKUP_PATHS.conf, renderNodePgbackrestConf(spec, node)),
+          upload(BACKUP_PATHS.nodeClientCert, args.backup.nodeClient.certPem),
+        ] : []),
       ],
       volumes: [
         { volumeName: this.dataVolume.name, containerPath: layout.mountPath },
-        ...(args.walArchiveVolume ? [{ volumeName: args.walArchiveVolume, containerPath: PATHS.walArchive }] : []),
+        // pg-ha:restoreFrom: the source cluster's repository, read-only, so the source stays as it is.
+        ...(spec.restore ? [{ volumeName: spec.restore.repositoryVolume, containerPath: RESTORE_SOURCE.repo, readOnly: true }] : []),
         secrets.volume,
       ],
       networksAdvanced: [{ name: args.networkName, aliases: [node.name], ipv4Address: args.ipv4Address }],

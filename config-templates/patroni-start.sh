@@ -8,21 +8,44 @@ set -eu
 
 : "${PGDATA:?PGDATA must be set}"
 PATRONI_DIR=$PGHA_RUN/patroni
+# Present when the cluster has backups (config-templates/pgbackrest-node.conf.tmpl).
+PGBACKREST_CONF=/etc/pg-ha/pgbackrest.conf
 
 if [ "$(id -u)" = 0 ]; then
   mkdir -p "$(dirname "$PGDATA")" "$PGHA_RUN" "$PATRONI_DIR" /var/run/postgresql
   chown postgres:postgres "$(dirname "$PGDATA")" "$PGHA_RUN" "$PATRONI_DIR"
   if [ -d "$PGDATA" ]; then chown postgres:postgres "$PGDATA"; chmod 0700 "$PGDATA"; fi
-  # The shared WAL archive: whichever node is primary writes it, so every node may.
-  if [ -d /var/lib/pg-ha/wal-archive ]; then chown postgres:postgres /var/lib/pg-ha/wal-archive; fi
   chmod 0755 "$PGHA_RUN"
   for key in server.key replication.key rewind.key etcd-client.key reconcile.sql; do
     pgha_install_secret "$PGHA_SECRETS/$key" "$PGHA_RUN/$key" postgres
   done
+  if [ -f "$PGBACKREST_CONF" ]; then
+    # pgBackRest: its client key, the async archive queue and its logs.
+    pgha_install_secret "$PGHA_SECRETS/backup-node-client.key" "$PGHA_RUN/backup-node-client.key" postgres
+    install -d -o postgres -g postgres -m 0750 /var/spool/pgbackrest /var/log/pgbackrest
+  fi
+  if [ -f "$PGHA_SECRETS/restore-source-cipher.conf" ]; then
+    # pg-ha:restoreFrom: the source repository's passphrase, for the bootstrap's restore only.
+    install -d -o postgres -g postgres -m 0700 "$PGHA_RUN/restore-source.d"
+    pgha_install_secret "$PGHA_SECRETS/restore-source-cipher.conf" "$PGHA_RUN/restore-source.d/cipher.conf" postgres
+  fi
   cp /etc/pg-ha/patroni.yml "$PATRONI_DIR/10-patroni.yml"
   pgha_install_secret "$PGHA_SECRETS/patroni-secrets.yml" "$PATRONI_DIR/20-secrets.yml" postgres
   chown postgres:postgres "$PATRONI_DIR/10-patroni.yml"
   pgha_as exec postgres "$0" "$@"
+fi
+
+if [ -f "$PGBACKREST_CONF" ]; then
+  # pgBackRest's TLS server beside Patroni: the repository host backs this node up through it
+  # when it is the primary. Restarted whenever it exits; tini reaps it when the container stops.
+  (
+    while :; do
+      rc=0
+      pgbackrest --config="$PGBACKREST_CONF" server || rc=$?
+      pgha_log "pgbackrest server exited ($rc); restarting in 2 s"
+      sleep 2
+    done
+  ) &
 fi
 
 exec patroni "$PATRONI_DIR"

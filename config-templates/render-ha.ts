@@ -9,7 +9,8 @@ import * as fs from "fs";
 import * as path from "path";
 import Mustache from "mustache";
 import type { ClusterSpec } from "../spec";
-import { dataLayout, type HaMember, PATHS, POSTGRES_PORT, primaryNode, REPLICATION_ROLE, ROUTER_PORTS, SUPERUSER } from "../topology";
+import { backupsEnabled, dataLayout, type HaMember, PATHS, POSTGRES_PORT, primaryNode, REPLICATION_ROLE, ROUTER_PORTS, SUPERUSER } from "../topology";
+import { restoreCommand } from "./render-backup";
 import { renderPgHbaConf, renderPostgresqlConf, renderReconcileSql, type Verifiers } from "./render";
 
 export type { HaMember } from "../topology";
@@ -169,7 +170,7 @@ export function renderPatroniYml(spec: ClusterSpec, etcd: HaMember[], node: HaMe
     nodeParameters: parameterList(nodeParameters),
     postBootstrap: `${PATHS.scriptsDir}/patroni-post-bootstrap.sh`,
     callback: `${PATHS.scriptsDir}/patroni-callback.sh`,
-    restoreCommand: spec.walArchiving ? yamlScalar(`cp ${PATHS.walArchive}/%f %p`) : false,
+    restoreCommand: backupsEnabled(spec) ? yamlScalar(restoreCommand(spec)) : false,
     dataDir: dataLayout(major).pgdata,
     binDir: `/usr/lib/postgresql/${major}/bin`,
     pgpass: HA_PATHS.pgpass,
@@ -181,7 +182,27 @@ export function renderPatroniYml(spec: ClusterSpec, etcd: HaMember[], node: HaMe
     rewindCert: HA_PATHS.rewindCert,
     rewindKey: HA_PATHS.rewindKey,
     pgHba: patroniPgHba(spec).map(yamlScalar),
+    restore: spec.restore ? restoreBootstrap(spec.restore) : false,
   });
+}
+
+/**
+ * pg-ha:restoreFrom as Patroni's custom bootstrap: the script and pgBackRest's recovery options.
+ * A time target is given as PostgreSQL and pgBackRest both read it ("2026-12-02 10:00:00.123+00"),
+ * so pgBackRest can pick the newest backup that ends before it.
+ */
+export function restoreBootstrap(restore: NonNullable<ClusterSpec["restore"]>): { stanza: string; targetDescription: string; command: string } {
+  const script = `${PATHS.scriptsDir}/patroni-restore.sh --stanza=${restore.stanza}`;
+  const { target } = restore;
+  if (target.type === "latest") {
+    return { stanza: restore.stanza, targetDescription: "the end of the archive", command: yamlScalar(`${script} --type=default`) };
+  }
+  const value = target.type === "time" ? new Date(target.time.replace(" ", "T")).toISOString().replace("T", " ").replace("Z", "+00") : target.lsn;
+  return {
+    stanza: restore.stanza,
+    targetDescription: `${target.type} ${value}`,
+    command: yamlScalar(`${script} --type=${target.type} '--target=${value}' --target-action=promote`),
+  };
 }
 
 /** The REST credentials for Patroni and patronictl: a root-only file beside patroni.yml. */
@@ -241,6 +262,6 @@ export function renderHaproxyCredentials(restPassword: string): string {
 }
 
 /** The start-up and health scripts of the HA containers, uploaded unchanged. */
-export function haScript(name: "patroni-start.sh" | "patroni-health.sh" | "patroni-post-bootstrap.sh" | "patroni-callback.sh" | "etcd-health.sh" | "haproxy-health.sh"): string {
+export function haScript(name: "patroni-start.sh" | "patroni-health.sh" | "patroni-post-bootstrap.sh" | "patroni-callback.sh" | "patroni-restore.sh" | "etcd-health.sh" | "haproxy-health.sh"): string {
   return fs.readFileSync(path.join(__dirname, name), "utf8");
 }

@@ -7,11 +7,12 @@ import * as path from "path";
 import Mustache from "mustache";
 import { type ClusterSpec, READ_ONLY_SUFFIX, SUPERUSER_RESERVED_CONNECTIONS } from "../spec";
 import {
-  MONITOR_ROLE, PATHS, PGBOUNCER_ADMIN, PGBOUNCER_PORT, PGBOUNCER_STATS, POSTGRES_PORT,
+  backupsEnabled, MONITOR_ROLE, PATHS, PGBOUNCER_ADMIN, PGBOUNCER_PORT, PGBOUNCER_STATS, POSTGRES_PORT,
   type PostgresNode, REPLICATION_ROLE, SUPERUSER,
   primaryNode, replicaNodes, serverEndpoints,
 } from "../topology";
 import { quoteConfValue } from "./parameters";
+import { archiveCommand, restoreCommand } from "./render-backup";
 import { clusterTuningSettings } from "./tuning";
 
 function render(template: string, view: object): string {
@@ -76,10 +77,24 @@ export function renderPostgresqlConf(spec: ClusterSpec, node: PostgresNode): str
     // Only the primary names synchronous standbys; a replica promoted later gets it on its next deploy.
     synchronousStandbyNames: standby ? undefined : synchronousStandbyNames(spec),
     standby: standby ? { primaryConninfo: replicationConninfo(spec, node), slot: node.slot } : false,
-    walArchiving: spec.walArchiving ? { walArchive: PATHS.walArchive } : false,
+    walArchiving: spec.walArchiving ? walArchiveCommands(spec) : false,
     slowQueryMs: spec.slowQueryMs,
     operatorParameters: Object.entries(spec.postgresParameters).map(([name, value]) => ({ name, value: quoteConfValue(value) })),
   });
+}
+
+/**
+ * How WAL is archived and read back: with Patroni, through pgBackRest's repository host (whichever
+ * node is primary pushes); the fixed-primary layout copies segments to its shared archive volume.
+ */
+function walArchiveCommands(spec: ClusterSpec): { archiveCommand: string; restoreCommand: string; archiveTimeout: string } {
+  const archiveTimeout = `${spec.backup.archiveTimeoutSeconds}s`;
+  if (backupsEnabled(spec)) return { archiveCommand: archiveCommand(spec), restoreCommand: restoreCommand(spec), archiveTimeout };
+  return {
+    archiveCommand: `test ! -f ${PATHS.walArchive}/%f && cp %p ${PATHS.walArchive}/%f`,
+    restoreCommand: `cp ${PATHS.walArchive}/%f %p`,
+    archiveTimeout,
+  };
 }
 
 export function renderPgHbaConf(spec: ClusterSpec): string {
