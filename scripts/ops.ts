@@ -69,6 +69,21 @@ export interface StatusReport {
   router: { readWrite: EndpointView; readOnly: EndpointView };
   pools: Record<string, string>[];
   poolsError?: string;
+  /** pgBackRest's repository host, when the cluster has backups. */
+  backup?: BackupView;
+}
+
+export interface BackupView {
+  host: string;
+  /** pgBackRest's word on the stanza ("ok", or what is wrong). */
+  stanzaStatus?: string;
+  backups: { label: string; type: string; stoppedAt: string; ageSeconds: number; sizeBytes: number; repoSizeBytes: number }[];
+  /** The scheduler's and the restore drill's last results (the host's status files), as written. */
+  lastBackupRun?: Record<string, unknown>;
+  lastDrill?: Record<string, unknown>;
+  /** The primary's archiver: how old the newest archived WAL is, and failures. */
+  archive?: { currentWal: string; lastArchivedWal?: string; lastArchivedAgeSeconds?: number; failedCount: number; lastFailedWal?: string };
+  errors: string[];
 }
 
 class OpsError extends Error {}
@@ -413,7 +428,56 @@ export async function status(outputs: OpsOutputs): Promise<StatusReport> {
   } catch (e) {
     poolsError = unreachable("PgBouncer's stats console (adminUrls.pgbouncerStatsUrl)", outputs.adminUrls.pgbouncerStatsUrl, outputs, e).message;
   }
-  return { cluster, maintenanceMode, members: list, router, pools, ...(poolsError ? { poolsError } : {}) };
+  const backupHost = outputs.nodes.find((n) => n.role === "backup")?.name;
+  const backup = backupHost ? await backupStatus(backupHost, outputs) : undefined;
+  return { cluster, maintenanceMode, members: list, router, pools, ...(poolsError ? { poolsError } : {}), ...(backup ? { backup } : {}) };
+}
+
+/** `docker exec` on the repository host, as postgres (its environment names the configuration and the stanza). */
+async function onBackupHost(host: string, args: string[], timeoutMs = 60_000): Promise<string> {
+  const { stdout } = await execFileAsync("docker", ["exec", "-u", "postgres", host, ...args], { timeout: timeoutMs, killSignal: "SIGKILL" });
+  return stdout;
+}
+
+/** The repository (pgbackrest info), the status files of the scheduler and the drill, and the primary's archiver. */
+export async function backupStatus(host: string, outputs: OpsOutputs): Promise<BackupView> {
+  const view: BackupView = { host, backups: [], errors: [] };
+  const now = Date.now() / 1000;
+  try {
+    const stanza = (JSON.parse(await onBackupHost(host, ["pgbackrest", "--output=json", "info"])) as Record<string, any>[])[0];
+    view.stanzaStatus = String(stanza?.status?.message ?? "no stanza");
+    view.backups = ((stanza?.backup ?? []) as Record<string, any>[]).map((b) => ({
+      label: String(b.label), type: String(b.type),
+      stoppedAt: new Date(Number(b.timestamp.stop) * 1000).toISOString(),
+      ageSeconds: Math.round(now - Number(b.timestamp.stop)),
+      sizeBytes: Number(b.info.size), repoSizeBytes: Number(b.info.repository.delta),
+    }));
+  } catch (e) {
+    view.errors.push(`pgbackrest info on ${host}: ${(e as Error).message.split("\n").slice(-2).join(" ")}`);
+  }
+  for (const [key, file] of [["lastBackupRun", "last-backup.json"], ["lastDrill", "last-drill.json"]] as const) {
+    try {
+      view[key] = JSON.parse(await onBackupHost(host, ["sh", "-c", `cat /var/lib/pgbackrest/pg-ha/${file} 2>/dev/null || echo null`])) ?? undefined;
+    } catch (e) {
+      view.errors.push(`${file} on ${host}: ${(e as Error).message}`);
+    }
+  }
+  try {
+    const client = await connect(outputs.adminUrls.monitorUrl, outputs.caCertPem);
+    try {
+      const row = (await client.query(`SELECT pg_walfile_name(pg_current_wal_lsn()) AS current_wal, last_archived_wal,
+          round(extract(epoch FROM now() - last_archived_time))::int AS archived_age, failed_count, last_failed_wal FROM pg_stat_archiver`)).rows[0];
+      view.archive = {
+        currentWal: row.current_wal, lastArchivedWal: row.last_archived_wal ?? undefined,
+        lastArchivedAgeSeconds: row.archived_age ?? undefined, failedCount: Number(row.failed_count), lastFailedWal: row.last_failed_wal ?? undefined,
+      };
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  } catch (e) {
+    view.errors.push(unreachable("the primary's archiver (adminUrls.monitorUrl)", outputs.adminUrls.monitorUrl, outputs, e).message);
+  }
+  return view;
 }
 
 function printStatus(report: StatusReport): void {
@@ -433,7 +497,26 @@ function printStatus(report: StatusReport): void {
     const columns = ["database", "user", "cl_active", "cl_waiting", "sv_active", "sv_idle", "sv_used", "sv_login", "maxwait", "pool_mode"];
     out.push(...table(columns, report.pools.map((p) => columns.map((c) => p[c] ?? ""))));
   }
+  if (report.backup) out.push("", ...describeBackup(report.backup));
   process.stdout.write(`${out.join("\n")}\n`);
+}
+
+function describeBackup(b: BackupView): string[] {
+  const age = (s?: number) => (s === undefined ? "?" : s < 120 ? `${s} s` : s < 7200 ? `${Math.round(s / 60)} min` : `${(s / 3600).toFixed(1)} h`);
+  const mb = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MB`;
+  const out = [`Backups (pgBackRest repository host ${b.host}): stanza ${b.stanzaStatus ?? "unknown"}`];
+  const newest = b.backups[b.backups.length - 1];
+  out.push(newest
+    ? `  newest backup: ${newest.label} (${newest.type}), finished ${newest.stoppedAt}, ${age(newest.ageSeconds)} ago; ${b.backups.length} kept, ${mb(b.backups.reduce((sum, x) => sum + x.repoSizeBytes, 0))} in the repository`
+    : "  no backup yet");
+  if (b.archive) {
+    const a = b.archive;
+    out.push(`  WAL archive: newest archived ${a.lastArchivedWal ?? "none"} (${age(a.lastArchivedAgeSeconds)} ago), the primary writes ${a.currentWal}; ${a.failedCount} failed attempts${a.lastFailedWal ? ` (last ${a.lastFailedWal})` : ""}`);
+  }
+  const run = (r?: Record<string, unknown>) => (r ? `${r.result} (${r.backup ?? r.type ?? ""}, started ${r.startedAt}, ${r.seconds} s)${r.error ? `: ${r.error}` : ""}` : "none yet");
+  out.push(`  last scheduled backup: ${run(b.lastBackupRun)}`, `  last restore drill: ${run(b.lastDrill)}`);
+  for (const e of b.errors) out.push(`  ${e}`);
+  return out;
 }
 
 function table(header: string[], rows: string[][]): string[] {
