@@ -29,7 +29,10 @@ export interface StackOutputs {
   adminUrls: { monitorUrl: string; pgbouncerAdminUrl: string; pgbouncerStatsUrl: string };
   caCertPem: string;
   networkName: string;
-  nodes: { name: string; role: "primary" | "replica" | "postgres" | "etcd" | "router" | "pgbouncer" }[];
+  nodes: { name: string; role: "primary" | "replica" | "postgres" | "etcd" | "router" | "backup" | "pgbouncer" }[];
+  /** With backups: the repository, for pg-ha:restoreFrom, and its passphrase (revealed). */
+  backupRepository?: { volumeName: string; stanza: string };
+  backupCipherPass?: string;
 }
 
 /**
