@@ -7,7 +7,9 @@
  * etcd's contents, the REST API's public answers and the outputs. The role passwords are nowhere
  * (the servers and PgBouncer get SCRAM verifiers); Patroni's REST API password is only in the
  * root-only secret files of the nodes (and the postgres-only copy Patroni reads) and, as the
- * Authorization header HAProxy's checks send, in the router's root-only credentials file.
+ * Authorization header HAProxy's checks send, in the router's root-only credentials file. The
+ * backup repository's passphrase is only in the repository host's root-only secret file and the
+ * postgres-only copy pgBackRest reads, and in the secret output backupCipherPass.
  */
 import * as https from "https";
 import * as tls from "tls";
@@ -21,16 +23,19 @@ const shape = DRILLS.secrets;
 const DEPLOY_TIMEOUT_MS = 900_000;
 
 /** Which outputs hold passwords (secret) and which do not (README, "Outputs"). */
-const SECRET_OUTPUTS = ["directUrl", "pooledUrl", "readOnlyUrl", "hostDirectUrl", "hostPooledUrl", "hostReadOnlyUrl", "databaseUrls", "adminUrls"];
-const PLAIN_OUTPUTS = ["caCertPem", "networkName", "nodes"];
+const SECRET_OUTPUTS = ["directUrl", "pooledUrl", "readOnlyUrl", "hostDirectUrl", "hostPooledUrl", "hostReadOnlyUrl", "databaseUrls", "adminUrls", "backupCipherPass"];
+const PLAIN_OUTPUTS = ["caCertPem", "networkName", "nodes", "backupRepository"];
 
 /** The only files that may hold the REST API's password: Patroni's and HAProxy's secret files. */
 const REST_SECRET_UPLOADS = { patroni: "/etc/pg-ha/secrets/patroni-secrets.yml", router: "/etc/pg-ha/secrets/haproxy-credentials.cfg" };
 /** The copy patroni-start.sh makes for Patroni (which runs as postgres) in its configuration directory. */
 const REST_SECRET_COPY = `${PATRONI_CONFIG_DIR}/20-secrets.yml`;
+/** The repository's passphrase: the host's root-only upload, and the postgres-only include pgBackRest reads. */
+const CIPHER_UPLOAD = "/etc/pg-ha/secrets/pgbackrest-cipher.conf";
+const CIPHER_COPY = "/run/pg-ha/pgbackrest.d/cipher.conf";
 
 let cluster: DeployedCluster;
-/** Role -> generated password, as the executor generated it; "patroni-rest" is the REST API's. */
+/** Role -> generated password, as the executor generated it; "patroni-rest" is the REST API's, "backup-cipher" the repository's passphrase. */
 let passwords: Record<string, string>;
 /** Every container of the cluster, running or not (the secret writers are created, never started). */
 let containers: string[];
@@ -42,7 +47,8 @@ beforeAll(async () => {
   const prefix = `${shape.clusterName}-secrets-`;
   const generated = deployedResources().filter((r) => r.type === "random:index/randomPassword:RandomPassword");
   passwords = Object.fromEntries(generated.map((r) => [
-    r.name.startsWith(prefix) ? r.name.slice(prefix.length, -"-password".length) : r.name.endsWith("-patroni-rest-password") ? "patroni-rest" : r.name,
+    r.name.startsWith(prefix) ? r.name.slice(prefix.length, -"-password".length)
+      : r.name.endsWith("-patroni-rest-password") ? "patroni-rest" : r.name.endsWith("-backup-cipher-pass") ? "backup-cipher" : r.name,
     String(r.outputs.result),
   ]));
   containers = (await docker("ps", "-a", "--format", "{{.Names}}", "--filter", `label=pgha.cluster=${shape.clusterName}`)).split("\n").filter(Boolean).sort();
@@ -90,22 +96,24 @@ async function filesOf(container: string): Promise<Map<string, string>> {
   return files;
 }
 
-test("the program generates one 32-character password per role and one for Patroni's REST API, and the secret outputs carry the role passwords (control)", () => {
-  expect(Object.keys(passwords).sort()).toEqual(["app", "monitor", "patroni-rest", "pgbouncer_admin", "pgbouncer_stats"]);
-  for (const p of Object.values(passwords)) expect(p).toMatch(/^[A-Za-z0-9_-]{32}$/);
+test("the program generates one 32-character password per role and one for Patroni's REST API, a 64-character repository passphrase, and the secret outputs carry them (control)", () => {
+  expect(Object.keys(passwords).sort()).toEqual(["app", "backup-cipher", "monitor", "patroni-rest", "pgbouncer_admin", "pgbouncer_stats"]);
+  for (const [role, p] of Object.entries(passwords)) expect(p).toMatch(role === "backup-cipher" ? /^[A-Za-z0-9]{64}$/ : /^[A-Za-z0-9_-]{32}$/);
+  expect(passwordsIn(String(cluster.outputs.backupCipherPass))).toEqual(["backup-cipher"]);
   // The search below finds them where they belong: this is what a leak would look like.
   expect(passwordsIn(JSON.stringify(cluster.outputs.adminUrls)).sort()).toEqual(["monitor", "pgbouncer_admin", "pgbouncer_stats"]);
   expect(passwordsIn(cluster.outputs.directUrl)).toEqual(["app"]);
   expect(passwordOf(cluster.outputs.pooledUrl)).toBe(passwords.app);
 });
 
-test("every container of the topology is searched: Patroni nodes, etcd, router, PgBouncer and each one's secret writer", async () => {
+test("every container of the topology is searched: Patroni nodes, etcd, router, the backup repository host, PgBouncer and each one's secret writer", async () => {
   const byRole = (role: string) => running.filter((n) => n.role === role).map((n) => n.name);
   expect(byRole("postgres")).toEqual(cluster.members);
   expect(byRole("postgres").length).toBe(2);
   expect(byRole("etcd").length).toBe(1);
   expect(byRole("router")).toEqual([`${shape.clusterName}-router`]);
   expect(byRole("pgbouncer")).toEqual([cluster.pgbouncer]);
+  expect(byRole("backup")).toEqual([`${shape.clusterName}-backup`]);
   // Each running container has its secret writer, created and never started.
   expect(containers).toEqual(running.flatMap((n) => [n.name, `${n.name}-secrets`]).sort());
   for (const n of running) {
@@ -116,7 +124,7 @@ test("every container of the topology is searched: Patroni nodes, etcd, router, 
 
 test("no password in `docker inspect` of any container (secret writers included), nor of the network and volumes", async () => {
   const volumes = (await docker("volume", "ls", "-q", "--filter", `label=pgha.cluster=${shape.clusterName}`)).split("\n").filter(Boolean).sort();
-  // Each node's and etcd member's data, the WAL archive, and each running container's secret files.
+  // Each node's and etcd member's data, the backup repository, and each running container's secret files.
   const etcdMembers = running.filter((n) => n.role === "etcd").length;
   expect(volumes.length).toBe(cluster.members.length + etcdMembers + 1 + running.length);
   for (const n of running) expect(volumes).toContain(`${n.name}-secrets`);
@@ -131,7 +139,7 @@ test("no password in `docker inspect` of any container (secret writers included)
   report(`secrets: ${Object.keys(passwords).length} passwords searched in docker inspect of ${containers.length} containers, 1 network, ${volumes.length} volumes: none found`);
 });
 
-test("no role password in any uploaded file; the REST password only in the root-only secret uploads of the nodes and the router", async () => {
+test("no role password in any uploaded file; the REST password only in the root-only secret uploads of the nodes and the router, the passphrase only in the repository host's", async () => {
   const uploads = deployedResources()
     .filter((r) => r.type === "docker:index/container:Container")
     .flatMap((r) => (r.inputs.uploads as { file: string; content?: string; permissions?: string }[] | undefined ?? [])
@@ -142,9 +150,13 @@ test("no role password in any uploaded file; the REST password only in the root-
     ...cluster.members.map((node) => `${node}-secrets:${REST_SECRET_UPLOADS.patroni}`),
     `${shape.clusterName}-router-secrets:${REST_SECRET_UPLOADS.router}`,
   ];
-  expect(holding.sort((x, y) => x.file.localeCompare(y.file))).toEqual(restHolders.sort().map((file) => ({ file, roles: ["patroni-rest"] })));
+  const cipherHolder = `${shape.clusterName}-backup-secrets:${CIPHER_UPLOAD}`;
+  expect(holding.sort((x, y) => x.file.localeCompare(y.file))).toEqual([
+    ...restHolders.map((file) => ({ file, roles: ["patroni-rest"] })),
+    { file: cipherHolder, roles: ["backup-cipher"] },
+  ].sort((x, y) => x.file.localeCompare(y.file)));
   // Those uploads go to the never-started writers, root-only.
-  for (const file of restHolders) {
+  for (const file of [...restHolders, cipherHolder]) {
     const u = uploads.find((x) => `${x.container}:${x.file}` === file)!;
     expect({ file, permissions: u.permissions }).toEqual({ file, permissions: "0600" });
   }
@@ -153,10 +165,10 @@ test("no role password in any uploaded file; the REST password only in the root-
   expect(userlist.content).toMatch(/^"app" "SCRAM-SHA-256\$4096:[^"]+"$/m);
   const reconcile = uploads.find((u) => u.container === `${cluster.members[0]}-secrets` && u.file.endsWith("reconcile.sql"))!;
   expect(reconcile.content).toMatch(/SCRAM-SHA-256\$4096:/);
-  report(`secrets: ${uploads.length} uploaded files searched: the REST password in exactly ${restHolders.length} root-only secret uploads, no role password anywhere`);
+  report(`secrets: ${uploads.length} uploaded files searched: the REST password in exactly ${restHolders.length} root-only secret uploads, the passphrase in 1, no role password anywhere`);
 });
 
-test("in the running containers, the REST password is only in the root-only secret files (and Patroni's postgres-only copy); no role password in any file", async () => {
+test("in the running containers, the REST password and the passphrase are only in the root-only secret files (and the postgres-only copies Patroni and pgBackRest read); no role password in any file", async () => {
   let files = 0;
   const holding: string[] = [];
   for (const { name, role } of running) {
@@ -166,10 +178,10 @@ test("in the running containers, the REST password is only in the root-only secr
     for (const [file, text] of contents) {
       const roles = passwordsIn(text);
       if (roles.length === 0) continue;
-      expect({ file: `${name}:${file}`, roles }).toEqual({ file: `${name}:${file}`, roles: ["patroni-rest"] });
+      expect({ file: `${name}:${file}`, roles }).toEqual({ file: `${name}:${file}`, roles: [role === "backup" ? "backup-cipher" : "patroni-rest"] });
       holding.push(`${name}:${file}`);
     }
-    if (role === "router" || role === "postgres") {
+    if (role === "router" || role === "postgres" || role === "backup") {
       // The secret volume is mounted read-only; its files belong to root alone.
       const mounts = JSON.parse(await docker("inspect", "-f", "{{json .Mounts}}", name)) as { Destination: string; RW: boolean; Name: string }[];
       expect(mounts.find((m) => m.Destination === "/etc/pg-ha/secrets")).toMatchObject({ Name: `${name}-secrets`, RW: false });
@@ -178,8 +190,12 @@ test("in the running containers, the REST password is only in the root-only secr
   const expected = [
     ...cluster.members.flatMap((node) => [`${node}:${REST_SECRET_UPLOADS.patroni}`, `${node}:${REST_SECRET_COPY}`]),
     `${shape.clusterName}-router:${REST_SECRET_UPLOADS.router}`,
+    `${shape.clusterName}-backup:${CIPHER_UPLOAD}`,
+    `${shape.clusterName}-backup:${CIPHER_COPY}`,
   ];
   expect(holding.sort()).toEqual(expected.sort());
+  expect(await docker("exec", `${shape.clusterName}-backup`, "stat", "-c", "%n %U:%G %a", CIPHER_UPLOAD, CIPHER_COPY)).toBe(
+    [`${CIPHER_UPLOAD} root:root 600`, `${CIPHER_COPY} postgres:postgres 600`].join("\n"));
   for (const node of cluster.members) {
     expect(await docker("exec", node, "stat", "-c", "%n %U:%G %a", REST_SECRET_UPLOADS.patroni, REST_SECRET_COPY)).toBe([
       `${REST_SECRET_UPLOADS.patroni} root:root 600`,
@@ -195,11 +211,14 @@ test("in the running containers, the REST password is only in the root-only secr
   const asHaproxy = await run("docker", ["exec", "-u", "haproxy", router, "cat", REST_SECRET_UPLOADS.router]);
   expect(asHaproxy.status).not.toBe(0);
   expect(asHaproxy.stderr).toContain("Permission denied");
-  report(`secrets: ${files} files in ${running.length} running containers searched: the REST password in exactly ${holding.length} root-only or postgres-only files, no role password`);
+  report(`secrets: ${files} files in ${running.length} running containers searched: the REST password and the passphrase in exactly ${holding.length} root-only or postgres-only files, no role password`);
 });
 
 test("no password on any process's command line, nor in any process's environment", async () => {
-  const expectedProcess: Record<string, RegExp[]> = { postgres: [/bin\/patroni /, /bin\/postgres /], etcd: [/etcd/], router: [/haproxy/], pgbouncer: [/pgbouncer/] };
+  const expectedProcess: Record<string, RegExp[]> = {
+    postgres: [/bin\/patroni /, /bin\/postgres /, /pgbackrest .*server/], etcd: [/etcd/], router: [/haproxy/], pgbouncer: [/pgbouncer/],
+    backup: [/backup-scheduler\.py/, /pgbackrest server/],
+  };
   let environments = 0;
   for (const { name, role } of running) {
     const processes = await docker("top", name, "-eo", "pid,args");
