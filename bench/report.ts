@@ -8,6 +8,7 @@ import { allFailures, summarize, type PointFigures } from "./summary";
 import { evaluateTargets, f, FAILOVER_ANCHORS, pct, scriptName, TARGETS } from "./targets";
 import { FAILOVER_KINDS, FAILOVER_TITLES, failoverFailures, failoverOf, type FailoverResult, summarizeFailover } from "./failover";
 import type { MemorySummary } from "./usage";
+import { backupFailures, SHORT_BACKUP_MS, summarizeBackup } from "./backup";
 
 const s1 = (ms: number | undefined) => f(ms === undefined ? undefined : ms / 1000, 1);
 const kb = (b: number | undefined) => (b === undefined ? "n/a" : `${f(b / 1024, 1)} kB`);
@@ -107,7 +108,7 @@ export function renderReport(r: BenchResults, paths: ReportPaths): string {
     push("**Deviations from the plan in this run:**", "", ...r.notes!.map((x) => `- ${x}`), "");
   }
   const known = allFailures(r);
-  const failures = [...known, ...failoverFailures(failoverOf(r)).filter((x) => !known.some((k) => k.phase === x.phase && k.error === x.error))];
+  const failures = [...known, ...[...failoverFailures(failoverOf(r)), ...backupFailures(r.backup)].filter((x) => !known.some((k) => k.phase === x.phase && k.error === x.error))];
   if (failures.length > 0) {
     push("**Failed measurements, and phases that failed or were skipped, in this run** (a failed measurement has no figure and is in no median):", "", ...failures.map((x) => `- ${x.phase}: ${x.error}`), "");
   }
@@ -154,8 +155,9 @@ export function renderReport(r: BenchResults, paths: ReportPaths): string {
     `5. **Tuned vs stock**: a single-node cluster (replicas = 0, dev's 1 GB / 1 CPU node). Its deployed postgresql.conf (tuned) and the same file with the TUNING block replaced by PostgreSQL's defaults (stock; only max_connections kept, the TLS, hba, WAL, logging and autovacuum parts identical) are copied in turn into **the same container**, which is restarted each time. ${st.tuningReps} rounds, the order alternating; in each: select-only then TPC-B-like, ${st.tuningClients} clients direct, \`-T ${st.tuningDurationS}\`. Ratio = median tuned / median stock.`,
     `6. **Memory**: every second during each load, each container's memory from its cgroup: *used* as \`docker stats\` shows it (usage minus inactive page cache), *RSS* (anonymous memory) and *cache* (page cache and shared memory, where shared_buffers lives).`,
     ...failoverMethod(r),
+    ...backupMethod(r),
     "",
-    `The whole run is bounded: every pgbench has \`-T\` and a process timeout, the lag sampler a count and a deadline, waits have timeouts, and the run stops itself after ${f(st.budgetS / 60, 0)} minutes${failoverOf(r) ? ` (${f(failoverOf(r)!.budgetS / 60, 0)} of them the failover phase's own budget, added to the ${f((st.budgetS - failoverOf(r)!.budgetS) / 60, 0)} minutes of the other phases)` : ""}; its clusters are removed at the end, also on failure.`,
+    `The whole run is bounded: every pgbench has \`-T\` and a process timeout, the lag sampler a count and a deadline, waits have timeouts, and the run stops itself after ${f(st.budgetS / 60, 0)} minutes${ownBudgets(r)}; its clusters are removed at the end, also on failure.`,
     "",
   );
 
@@ -258,6 +260,11 @@ export function renderReport(r: BenchResults, paths: ReportPaths): string {
   const fo = failoverOf(r);
   if (!fo) push("Not measured in this run.", "");
   else push(...failoverSection(fo));
+
+  // 8. Backups
+  push("### 8. Backups and restore (pgBackRest)", "");
+  if (!r.backup) push("Not measured in this run.", "");
+  else push(...backupSection(r));
 
   // Targets in detail
   push("## Targets in detail", "");
@@ -378,5 +385,84 @@ function failoverSection(fo: FailoverResult): string[] {
   for (const e of fo.events) for (const m of e.errorMessages) messages.set(`${FAILOVER_TITLES[e.kind]}: ${m.message}`, (messages.get(`${FAILOVER_TITLES[e.kind]}: ${m.message}`) ?? 0) + m.count);
   if (messages.size > 0) out.push("Client errors by message:", "", ...[...messages].map(([m, n]) => `- ${n}× ${m}`), "");
   if (fo.notes.length > 0) out.push(...fo.notes.map((n) => `- ${n}`), "");
+  return out;
+}
+
+/** The failover and backup phases' own budgets, as the budget sentence names them. */
+function ownBudgets(r: BenchResults): string {
+  const own = [failoverOf(r) && { name: "the failover phase's", s: failoverOf(r)!.budgetS }, r.backup && { name: "the backup phase's", s: r.backup.budgetS }]
+    .filter((x): x is { name: string; s: number } => Boolean(x));
+  if (own.length === 0) return "";
+  const rest = r.settings.budgetS - own.reduce((a, x) => a + x.s, 0);
+  return ` (${own.map((x) => `${f(x.s / 60, 0)} of them ${x.name} own budget`).join(", ")}, added to the ${f(rest / 60, 0)} minutes of the other phases)`;
+}
+
+/** How the backup phase measures, for the method list (nothing when it did not run). */
+function backupMethod(r: BenchResults): string[] {
+  const b = r.backup;
+  if (!b) return [];
+  return [
+    `8. **Backups** (a budget of its own, ${f(b.budgetS)} s, added to the run's): a dev-shaped Patroni cluster \`${b.cluster}\` with its pgBackRest repository host (\`${b.cluster}-backup\`, volume \`${b.cluster}-backup-repo\`; zstd, AES-256, process-max 2, pg-ha:backupRetentionFull ${f(b.retentionFull)}, archive_timeout ${f(b.archiveTimeoutS)} s). After the scheduler's first full backup of the empty cluster: \`pgbench -i -s ${b.scale}\`; a full backup (\`pgbackrest --type=full --no-expire-auto backup\` on the repository host, as postgres); ${b.load ? `TPC-B-like traffic (${b.load.clients} clients, ${b.load.durationS} s, direct)` : "pgbench traffic"} while one connection samples the primary's \`pg_stat_archiver\` and \`pg_walfile_name(pg_current_wal_lsn())\` every ${f(b.archive.intervalMs)} ms; a differential backup; another full backup; \`pgbackrest expire\` with the repository measured before and after (info's per-backup repository sizes, and \`du -sb\` of the volume, which also holds the WAL archive); the restore drill on demand (\`restore-drill.sh\`: restore into a throwaway directory, start, write, identifier, canary row, pg_amcheck, pg_checksums); then a new cluster \`${b.restoredCluster}\` deployed with pg-ha:restoreFrom this repository (to the end of the archive) and timed from the deploy call until \`SELECT count(*) FROM pgbench_accounts\` answers on it. Throughput: database size per second of pgBackRest's own command time (its "command end" line) for full backups and restores; for a differential, the size of the files it found changed per second.`,
+  ];
+}
+
+/** Section 8: backup, restore and drill figures, archive lag and the repository's size. */
+function backupSection(r: BenchResults): string[] {
+  const b = r.backup!;
+  const s = summarizeBackup(b);
+  const mb = (v: number | undefined, d = 1) => f(v, d);
+  const out: string[] = [];
+  out.push(
+    `Data set: pgbench scale ${f(b.scale)}, the app database ${mb(b.dataBytes === undefined ? undefined : b.dataBytes / 1048576, 0)} MB${b.initMs !== undefined ? ` (\`pgbench -i\` ${s1(b.initMs)} s)` : ""}.`,
+    "",
+    table(["Backup", "Label", "Database (MB)", "Changed files (MB)", "In the repository (MB)", "Time (s)", "MB/s"],
+      [...s.full.map((x) => ["full", x] as const), ...s.diff.map((x) => ["differential", x] as const)].map(([kind, x]) =>
+        [kind, `\`${x.label}\``, mb(x.databaseMb, 0), mb(x.copiedMb, 0), mb(x.repositoryMb), f(x.seconds, 1), `**${f(x.mbPerS, 1)}**`]), ["l", "l", "r", "r", "r", "r", "r"]),
+    "",
+    `Full backups: median **${f(s.fullMbPerS, 1)} MB/s** of the database; differential: **${f(s.diffMbPerS, 1)} MB/s** of the files it found changed (MB/s for a full backup is the database read; for a differential, the files it found changed, of which block-level incremental stores only the changed blocks).`,
+    "",
+  );
+  const short = s.full.filter((x) => x.seconds !== undefined && x.seconds * 1000 < SHORT_BACKUP_MS);
+  if (short.length) out.push(`- ${short.map((x) => x.label).join(", ")} took less than ${f(SHORT_BACKUP_MS / 1000)} s: the throughput is coarse; a larger scale would measure it better.`, "");
+  const rs = s.restore;
+  const dr = s.drill;
+  out.push(
+    table(["Restore", "Database (MB)", "pgBackRest restore (s)", "MB/s", "To a queryable cluster (s)", "Check"], [
+      ...(rs ? [[`new cluster \`${b.restoredCluster}\` from \`${b.restore!.backup}\` + WAL`, mb(rs.databaseMb, 0), f(rs.commandS, 1), `**${f(rs.mbPerS, 1)}**`,
+        `**${f(rs.queryableS, 1)}** (deploy returned after ${f(rs.deployS, 1)})`, `${f(b.restore!.rows)} of ${f(b.restore!.expectedRows)} pgbench_accounts rows`]] : []),
+      ...(dr ? [[`restore drill (\`${b.drill!.backup ?? "?"}\`)`, "", f(dr.restoreSeconds, 0), f(dr.mbPerS, 1), `${f(dr.seconds)} (whole drill)`,
+        `${dr.passed ? "passed" : "**failed**"}: ${Object.entries(b.drill!.checks).filter(([k]) => k !== "restoreSeconds").map(([k, v]) => `${k}=${v}`).join(", ")}`]] : []),
+    ], ["l", "r", "r", "r", "l", "l"]),
+    "",
+    "The drill's times are whole seconds (its result file), so its MB/s is coarse.",
+    "",
+  );
+  const a = s.archive;
+  out.push(
+    `**Archive lag** while pgbench wrote${b.load ? ` (${f(b.load.steadyTps ?? b.load.tps)} tps, ${f(b.load.durationS)} s)` : ""}: ${f(a.samples)} samples, ${f(a.segmentsWritten)} WAL segments written, ${f(a.failures)} archive failures.`,
+    "",
+    table(["", "p50", "p99", "max"], [
+      ["Age of the newest archived segment (s)", s1(a.ageMs?.p50), s1(a.ageMs?.p99), `**${s1(a.ageMs?.max)}**`],
+      ["Completed segments waiting to be archived", f(a.waiting?.p50, 1), f(a.waiting?.p99, 1), `**${f(a.waiting?.max)}**`],
+    ]),
+    "",
+    "Age is from \`last_archived_time\` to the sample; a segment is archived once full or after archive_timeout, so under steady writes the age is the time to fill a segment plus the archiver's delay.",
+    "",
+  );
+  const rp = s.repository;
+  if (rp) {
+    const [before, after] = [b.repository.beforeExpiry!, b.repository.afterExpiry!];
+    out.push(
+      `**Repository size** (\`pgbackrest expire\` with retention ${f(b.retentionFull)} full, ${s1(b.repository.expireMs)} s):`,
+      "",
+      table(["", "Backups (full)", "Backups per info (MB)", "Volume, du (MB)", "of it backup/ (MB)", "of it archive/ (MB)"], [
+        ["before expiry", `${f(before.backups)} (${f(before.fullBackups)})`, mb(rp.beforeMb.info), mb(rp.beforeMb.du), mb(before.backupDuBytes / 1048576), mb(before.archiveDuBytes / 1048576)],
+        ["after expiry", `${f(after.backups)} (${f(after.fullBackups)})`, mb(rp.afterMb.info), mb(rp.afterMb.du), mb(after.backupDuBytes / 1048576), mb(after.archiveDuBytes / 1048576)],
+        ["freed", "", `**${mb(rp.freedMb.info)}**`, `**${mb(rp.freedMb.du)}**`, "", ""],
+      ]),
+      "",
+    );
+  }
+  if (b.notes.length > 0) out.push(...b.notes.map((n) => `- ${n}`), "");
   return out;
 }

@@ -102,6 +102,8 @@ export interface BenchResults {
     samplerNice?: number;
   };
   tuning?: { container: string; dataMb?: number; settings: { tuned: Record<string, string>; stock: Record<string, string> }; runs: TuningRun[] };
+  /** Backup and restore with pgBackRest (bench/backup.ts). */
+  backup?: BackupResult;
   memory: MemorySummary[];
   /** Phases that failed or were skipped, with the reason; the report names them. */
   failures: { phase: string; error: string }[];
@@ -130,4 +132,75 @@ export function upgradeResults(raw: unknown): BenchResults {
   r.settings.costConnections ??= 0;
   r.notes ??= [];
   return r;
+}
+
+/** One pgBackRest backup as the bench timed it and `pgbackrest info` described it. */
+export interface BackupRun {
+  type: "full" | "diff";
+  label: string;
+  /** `docker exec ... pgbackrest backup` as the bench timed it, and pgBackRest's own figure (its "command end" line), ms. */
+  wallMs: number;
+  commandMs?: number;
+  /** From info, bytes: the database, the part this backup copied, the backup set and this backup in the repository (compressed, encrypted). */
+  databaseBytes: number;
+  deltaBytes: number;
+  repositoryBytes: number;
+  repositoryDeltaBytes: number;
+}
+
+/** One sample of the primary's archiver, taken every second while pgbench writes. */
+export interface ArchiveSample {
+  atMs: number;
+  /** pg_walfile_name(pg_current_wal_lsn()): the segment being written. */
+  currentWal: string;
+  lastArchivedWal?: string;
+  lastArchivedAtMs?: number;
+  failedCount: number;
+}
+
+/** The repository's size: from `pgbackrest info` (backups only) and from `du` of the volume (backups, WAL archive, status files). */
+export interface RepositorySize {
+  backups: number;
+  fullBackups: number;
+  /** Sum of every backup's own size in the repository (info's repository delta). */
+  infoBytes: number;
+  duBytes: number;
+  backupDuBytes: number;
+  archiveDuBytes: number;
+}
+
+export interface BackupResult {
+  cluster: string;
+  restoredCluster: string;
+  /** pgbench scale of the backed-up data, and the app database's size after pgbench -i, bytes. */
+  scale: number;
+  dataBytes?: number;
+  initMs?: number;
+  /** Seconds the phase may take, added to the rest of the run's budget. */
+  budgetS: number;
+  retentionFull: number;
+  archiveTimeoutS: number;
+  /** Backups the bench took, in order (the scheduler's first one, of the empty cluster, not among them). */
+  backups: BackupRun[];
+  /** The pgbench traffic between the first full backup and the differential, sampled for archive lag. */
+  load?: PgbenchResult;
+  archive: { intervalMs: number; loadStartMs?: number; loadEndMs?: number; samples: ArchiveSample[] };
+  repository: { beforeExpiry?: RepositorySize; afterExpiry?: RepositorySize; expireMs?: number };
+  /** restore-drill.sh on demand: its last-drill.json. */
+  drill?: { result: string; backup?: string; seconds: number; checks: Record<string, string>; error?: string | null };
+  /** The new cluster deployed with pg-ha:restoreFrom the repository (to the end of the archive). */
+  restore?: {
+    /** The backup set restored (the newest) and its database size, bytes. */
+    backup: string;
+    databaseBytes: number;
+    /** From the deploy call until the executor returned, and until the first query on the restored data answered, ms. */
+    deployMs: number;
+    queryableMs: number;
+    /** pgBackRest's restore on the new node ("restore command end" in its log), ms. */
+    commandMs?: number;
+    /** pgbench_accounts rows on the restored cluster, and how many the source had. */
+    rows?: number;
+    expectedRows: number;
+  };
+  notes: string[];
 }

@@ -4,9 +4,12 @@
  * Every phase is bounded; the whole run stops itself within BUDGET_S and removes its clusters,
  * also on failure. `npm run bench -- --report <results.json>` re-renders the chart and report.
  *
- * Environment: BENCH_QUICK=1 shortens every phase (smoke test); BENCH_PHASES=deploy,lag,connections,grid,thousand,tuning,failover
+ * Environment: BENCH_QUICK=1 shortens every phase (smoke test); BENCH_PHASES=deploy,lag,connections,grid,thousand,tuning,failover,backup
  * runs a subset (grid and thousand bring connections with them: their windows are sized from it).
- * The failover phase has a budget of its own (FAILOVER_BUDGET_S), added to the others' 600 s.
+ * The failover and backup phases have budgets of their own (FAILOVER_BUDGET_S, BACKUP_BUDGET_S),
+ * added to the others' 600 s. The backup phase: pgBackRest full and differential backup
+ * throughput, archive lag under pgbench, repository size before and after expiry, the restore
+ * drill, and a new cluster restored from the repository until it answers a query (bench/backup.ts).
  * BENCH_OUT=<dir> writes the results and the report under <dir> instead of bench/results and
  * bench/REPORT.md, e.g. for a run of some phases that should not replace the committed report.
  * A run that completed no transaction, or left too few steady samples, is a failed measurement:
@@ -31,6 +34,7 @@ import { initPgbench, runPgbench, type Connections, type PgbenchOptions, type Sc
 import { renderReport } from "./report";
 import { measurementFailures, pointName, runFailure, summarize } from "./summary";
 import { failoverFailures, type FailoverResult, measureFailover, summarizeFailover, type WithFailover } from "./failover";
+import { backupFailures, measureBackup, summarizeBackup } from "./backup";
 import { type BenchResults, type BenchSettings, type ClusterUsed, type GridPoint, type PoolPeak, type Target, upgradeResults } from "./results";
 import { applyConf, CONF_PATH, currentSettings, stockConf } from "./stock";
 import { evaluateTargets } from "./targets";
@@ -41,7 +45,7 @@ const ROOT = path.join(__dirname, "..");
 const OUT = process.env.BENCH_OUT ? path.resolve(process.env.BENCH_OUT) : undefined;
 const RESULTS_DIR = OUT ? path.join(OUT, "results") : path.join(__dirname, "results");
 const REPORT = OUT ? path.join(OUT, "REPORT.md") : path.join(__dirname, "REPORT.md");
-const ALL_PHASES = ["deploy", "lag", "connections", "grid", "thousand", "tuning", "failover"];
+const ALL_PHASES = ["deploy", "lag", "connections", "grid", "thousand", "tuning", "failover", "backup"];
 const QUICK = process.env.BENCH_QUICK === "1";
 const PHASES = new Set((process.env.BENCH_PHASES ?? ALL_PHASES.join(",")).split(",").map((s) => s.trim()));
 // The grid's and the 1000 clients' windows are sized from the connection cost of the same run.
@@ -66,6 +70,29 @@ const FAILOVER_OVERRIDES = {
  * 160-190 s on a loaded 2-core machine, so five need about 1000 s after the deploy.
  */
 const FAILOVER_BUDGET_S = 1200;
+/**
+ * The backup phase's Patroni clusters: the source (one node: the repository host and archiving are
+ * what is measured, not replication) and the one restored from its repository. Expiry keeps one
+ * full backup, so that `pgbackrest expire` after three removes two and the differential.
+ */
+const BACKUP_OVERRIDES = {
+  "pg-ha:failover": "patroni", "pg-ha:clusterName": "pgha-bench-bk", "pg-ha:networkSubnet": "172.30.42.0/24",
+  "pg-ha:publishDirectPort": "19452", "pg-ha:publishPooledPort": "19453", "pg-ha:publishReadOnlyPort": "19454",
+  "pg-ha:replicas": "0", "pg-ha:etcdMembers": "1", "pg-ha:backupRetentionFull": "1", "pg-ha:restoreDrillIntervalMinutes": "0",
+};
+const RESTORED_OVERRIDES = {
+  "pg-ha:failover": "patroni", "pg-ha:clusterName": "pgha-bench-bkr", "pg-ha:networkSubnet": "172.30.43.0/24",
+  "pg-ha:publishDirectPort": "19462", "pg-ha:publishPooledPort": "19463", "pg-ha:publishReadOnlyPort": "19464",
+  "pg-ha:replicas": "0", "pg-ha:etcdMembers": "1", "pg-ha:restoreDrillIntervalMinutes": "0",
+};
+/**
+ * The backup phase's own time, added to the budget: two deploys (about 60-90 s each on a loaded
+ * 2-core machine), the scheduler's first backup (up to a 30 s tick), pgbench -i at BACKUP_SCALE,
+ * three full backups and a differential of it, 30 s of traffic, expiry, the drill and the restore.
+ */
+const BACKUP_BUDGET_S = 480;
+/** Scale of the backup phase's data set: about 300 MB, a full backup of several seconds here. */
+const BACKUP_SCALE = QUICK ? 5 : 20;
 /** Events of each kind the failover phase needs; fewer is a failed measurement. */
 const FAILOVER_EVENTS = QUICK ? 1 : 5;
 /** A stock PostgreSQL (initdb defaults, no network) in the same image, for the machine's own backend start cost. */
@@ -96,7 +123,7 @@ const settings: BenchSettings = {
   costConnections: QUICK ? 20 : 50,
   tuningReps: QUICK ? 1 : 3,
   deployReps: QUICK ? 1 : 3,
-  budgetS: 600 + (PHASES.has("failover") ? FAILOVER_BUDGET_S : 0),
+  budgetS: 600 + (PHASES.has("failover") ? FAILOVER_BUDGET_S : 0) + (PHASES.has("backup") ? BACKUP_BUDGET_S : 0),
   clusters: {},
 };
 
@@ -104,10 +131,12 @@ const t0 = Date.now();
 const elapsedS = () => (Date.now() - t0) / 1000;
 /** Time kept back at the end for removing clusters and writing the outputs. */
 const RESERVE_S = 25;
-/** Set once the failover phase began: until then the other phases leave its budget alone. */
+/** Set once the failover (backup) phase began: until then the other phases leave its budget alone. */
 let failoverBegun = false;
+let backupBegun = false;
 /** The end of the time the phase about to run may use, s after the start. */
-const deadlineS = () => settings.budgetS - RESERVE_S - (PHASES.has("failover") && !failoverBegun ? FAILOVER_BUDGET_S : 0);
+const deadlineS = () => settings.budgetS - RESERVE_S - (PHASES.has("failover") && !failoverBegun ? FAILOVER_BUDGET_S : 0)
+  - (PHASES.has("backup") && !backupBegun ? BACKUP_BUDGET_S : 0);
 
 function log(line: string): void {
   process.stdout.write(`[bench ${elapsedS().toFixed(0).padStart(3)} s] ${line}\n`);
@@ -135,7 +164,7 @@ function describe(shape: Stack, overrides: Record<string, string>, deployments: 
 }
 
 async function removeBenchClusters(): Promise<void> {
-  for (const name of [BENCH.name, STOCK.name, FAILOVER_OVERRIDES["pg-ha:clusterName"]]) {
+  for (const name of [BENCH.name, STOCK.name, FAILOVER_OVERRIDES["pg-ha:clusterName"], BACKUP_OVERRIDES["pg-ha:clusterName"], RESTORED_OVERRIDES["pg-ha:clusterName"]]) {
     await cleanupLeftovers(undefined, { labels: [`pgha.cluster=${name}`] }).catch((e: unknown) => log(`cleanup of ${name} failed: ${String(e)}`));
   }
   await removeStockServer();
@@ -262,7 +291,7 @@ async function main(): Promise<number> {
   const writeUp = async (reason?: string): Promise<number> => {
     memory.stop();
     if (reason) results.failures.push({ phase: "run", error: reason });
-    for (const failed of [...measurementFailures(results), ...failoverFailures(results.failover)]) {
+    for (const failed of [...measurementFailures(results), ...failoverFailures(results.failover), ...backupFailures(results.backup)]) {
       results.failures.push(failed);
       log(`${failed.phase}: ${failed.error}`);
     }
@@ -292,6 +321,7 @@ async function main(): Promise<number> {
   const phase = async (name: string, estimateS: number, work: () => Promise<void>): Promise<void> => {
     if (!PHASES.has(name.split(":")[0]) || finishing) return;
     if (name === "failover") failoverBegun = true;
+    if (name === "backup") backupBegun = true;
     if (elapsedS() + estimateS > deadlineS()) {
       results.failures.push({ phase: name, error: `skipped: ${Math.round(elapsedS())} s elapsed, about ${estimateS} s needed, budget ${settings.budgetS} s` });
       log(`skipping ${name}: not enough time left`);
@@ -553,6 +583,29 @@ async function main(): Promise<number> {
       }
     });
     await cleanupLeftovers(undefined, { labels: [`pgha.cluster=${FAILOVER_OVERRIDES["pg-ha:clusterName"]}`] });
+
+    // 8. Backups: throughput, archive lag, expiry, the restore drill and a restored cluster.
+    await phase("backup", BACKUP_BUDGET_S, async () => {
+      const c = await deployCluster("dev", MAJOR, BACKUP_OVERRIDES, "bench-backup");
+      settings.clusters.backup = describe("dev", BACKUP_OVERRIDES, ["bench-backup"], "backups: full and differential throughput, archive lag, expiry, restore drill");
+      results.backup = {
+        cluster: c.spec.clusterName, restoredCluster: RESTORED_OVERRIDES["pg-ha:clusterName"], scale: BACKUP_SCALE, budgetS: BACKUP_BUDGET_S,
+        retentionFull: c.spec.backup.retentionFull, archiveTimeoutS: c.spec.backup.archiveTimeoutSeconds,
+        backups: [], archive: { intervalMs: 1000, samples: [] }, repository: {}, notes: [],
+      };
+      log(`backup: cluster deployed in ${(c.elapsedMs / 1000).toFixed(1)} s, primary ${c.primary}`);
+      await measureBackup({
+        source: c, result: results.backup, loadDurationS: QUICK ? 10 : 30, loadClients: 10, threads: settings.threads, log,
+        deployRestored: async (restore) => {
+          const restored = await deployCluster("dev", MAJOR, { ...RESTORED_OVERRIDES, ...restore }, "bench-backup-restored");
+          settings.clusters.restored = describe("dev", RESTORED_OVERRIDES, ["bench-backup-restored"], "restored from pgha-bench-bk's repository (pg-ha:restoreFrom, to the end of the archive)");
+          return restored;
+        },
+      });
+      const s = summarizeBackup(results.backup);
+      log(`backup: full ${s.fullMbPerS?.toFixed(1) ?? "n/a"} MB/s, diff ${s.diffMbPerS?.toFixed(1) ?? "n/a"} MB/s copied, restore ${s.restore?.mbPerS?.toFixed(1) ?? "n/a"} MB/s, queryable after ${s.restore?.queryableS.toFixed(1) ?? "n/a"} s`);
+    });
+    for (const o of [RESTORED_OVERRIDES, BACKUP_OVERRIDES]) await cleanupLeftovers(undefined, { labels: [`pgha.cluster=${o["pg-ha:clusterName"]}`] });
   } catch (e) {
     results.failures.push({ phase: "run", error: e instanceof Error ? e.message : String(e) });
   } finally {
