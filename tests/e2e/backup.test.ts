@@ -23,6 +23,8 @@ const SOURCE = {
   // The scheduler's first restore drill follows its first full backup.
   "pg-ha:restoreDrillIntervalMinutes": "10",
   "pg-ha:archiveTimeoutSeconds": "30",
+  // One full backup kept: the last test sees expiry remove the older ones and their WAL.
+  "pg-ha:backupRetentionFull": "1",
 };
 
 let source: DeployedCluster;
@@ -55,6 +57,13 @@ async function backups(): Promise<BackupInfo[]> {
   const { code, out } = await pgbackrest("--output=json", "info");
   if (code !== 0) throw new Error(`pgbackrest info failed: ${out}`);
   return (JSON.parse(out)[0]?.backup ?? []) as BackupInfo[];
+}
+
+/** The WAL the repository still holds for the current database: its first and last segment. */
+async function archiveRange(): Promise<{ min: string; max: string }> {
+  const { out } = await pgbackrest("--output=json", "info");
+  const archive = (JSON.parse(out)[0]?.archive ?? []) as { min: string; max: string }[];
+  return archive[archive.length - 1];
 }
 
 async function statusFile(name: "last-drill.json" | "last-backup.json"): Promise<Record<string, any> | undefined> {
@@ -226,8 +235,18 @@ test("a broken backup fails the restore drill loudly (exit code, result file, lo
   expect(broken.output).toMatch(/restore drill FAILED/);
   await waitFor(`${host} unhealthy`, async () => (await healthOf(host)) === "unhealthy", 120_000, 1000);
 
+  const before = await backups();
   const full = await pgbackrest("--type=full", "backup");
   expect(full.code).toBe(0);
+  // Expiry after the backup: one full kept (backupRetentionFull 1), the older backups and the WAL only they needed gone.
+  const after = await backups();
+  const archive = await archiveRange();
+  report(`backup: retention 1: ${before.length} backups (${before.map((b) => b.label).join(", ")}) -> ${after.length} after a new full (${after.map((b) => b.label).join(", ")}); archive now ${archive.min}..${archive.max}`);
+  expect(after).toHaveLength(1);
+  expect(after[0].type).toBe("full");
+  expect(before.map((b) => b.label)).not.toContain(after[0].label);
+  // WAL file names sort by timeline, then position: nothing older than the kept backup's start is left.
+  expect(archive.min >= after[0].archive.start).toBe(true);
   const good = await drill();
   report(`backup: a new full backup, then the drill: exit ${good.code}, ${JSON.stringify(good.result)}`);
   expect(good.code).toBe(0);

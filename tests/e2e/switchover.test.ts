@@ -232,3 +232,25 @@ test("a switchover to a member that does not exist is refused before anything is
   expect(r.stderr).toContain("switchover failed: --to pgha-sw-node-9 is not a member; members: pgha-sw-node-1, pgha-sw-node-2");
   expect(r.stdout).not.toContain("pausing");
 });
+
+test("status shows the backups: the newest (scheduled after the deploy), its age, the primary's archiver and the last restore drill", async () => {
+  let s: StatusReport | undefined;
+  // The repository host takes the first full backup, then its first restore drill, by itself.
+  await waitFor("a backup and a restore drill in the status", async () => {
+    s = await statusJson();
+    return (s.backup?.backups.length ?? 0) > 0 && s.backup?.lastDrill !== undefined;
+  }, 600_000, 5000);
+  const b = s!.backup!;
+  expect(b.host).toBe("pgha-sw-backup");
+  expect(b.stanzaStatus).toBe("ok");
+  expect(b.backups[0]).toMatchObject({ type: "full" });
+  expect(b.backups[0].ageSeconds).toBeGreaterThanOrEqual(0);
+  expect(b.backups[0].ageSeconds).toBeLessThan(3600);
+  expect(b.lastDrill).toMatchObject({ result: "passed", backup: b.backups[0].label });
+  expect(b.archive?.lastArchivedWal).toMatch(/^[0-9A-F]{24}$/);
+  expect(b.errors).toEqual([]);
+  const text = await ops(["status", "--outputs", outputsFile]);
+  expect(text.stdout).toMatch(new RegExp(`Backups \\(pgBackRest repository host pgha-sw-backup\\): stanza ok\\n\\s+newest backup: ${b.backups[0].label} \\(full\\)`));
+  expect(text.stdout).toMatch(/last restore drill: passed/);
+  report(`switchover: ops status, backups:\n${text.stdout.split("\n").slice(text.stdout.split("\n").findIndex((l) => l.startsWith("Backups"))).join("\n").trim()}`);
+});
