@@ -4,6 +4,7 @@ import { PostgresCluster } from "../../components/cluster";
 import { upload } from "../../components/container-defaults";
 import { postgresContainerArgs, postgresSecretUploads } from "../../components/postgres-node";
 import { primaryNode } from "../../topology";
+import { parse } from "yaml";
 import { byType, fixedPrimaryConfig, promiseOf, runProgram, settle, stackConfig, unwrapSecrets, type ProgramRun, type RawConfig } from "./harness";
 
 const CONTAINER = "docker:index/container:Container";
@@ -53,7 +54,8 @@ function containerInputs(run: ProgramRun, name: string): Record<string, any> {
 /** The commands a health script runs that may block, each with its `timeout -s KILL N` bound (undefined: unbounded). */
 function clientBounds(script: string): { client: string; seconds?: number }[] {
   const code = script.split("\n").filter((line) => !line.trimStart().startsWith("#")).join("\n");
-  return [...code.matchAll(/(?:timeout -s KILL (\d+) )?\b(pg_isready|psql|grep|curl|wget|nc|etcdctl|patronictl|python3|bash|pgbouncer)\b/g)]
+  // A name followed by "/", "." or "-" is a path or a file (/var/lib/pgbackrest/, pgbackrest.conf), not a client.
+  return [...code.matchAll(/(?:timeout -s KILL (\d+) )?\b(pg_isready|psql|grep|curl|wget|nc|etcdctl|patronictl|python3|bash|pgbouncer|pgbackrest)\b(?![/.-])/g)]
     .map(([, seconds, client]) => ({ client, seconds: seconds === undefined ? undefined : Number(seconds) }));
 }
 
@@ -76,7 +78,7 @@ function durationSeconds(duration: string): number {
   return Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3]);
 }
 
-type Role = "etcd" | "patroni" | "router" | "pgbouncer";
+type Role = "etcd" | "patroni" | "backup" | "router" | "pgbouncer";
 
 describe.each([
   ["dev", 2, 1, "172.30.10.0/24"],
@@ -87,9 +89,13 @@ describe.each([
   const etcd = Array.from({ length: etcdCount }, (_, i) => `${cluster}-etcd-${i + 1}`);
   const router = `${cluster}-router`;
   const pooler = `${cluster}-pgbouncer`;
-  const containers = [...etcd, ...nodes, router, pooler];
+  /** pgBackRest's repository host: the cluster's backups and its WAL archive. */
+  const backup = `${cluster}-backup`;
+  const repository = `${cluster}-backup-repo`;
+  const cipherPass = `Pw-${backup}-cipher-pass`;
+  const containers = [...etcd, backup, ...nodes, router, pooler];
   const roleOf = (name: string): Role =>
-    etcd.includes(name) ? "etcd" : nodes.includes(name) ? "patroni" : name === router ? "router" : "pgbouncer";
+    etcd.includes(name) ? "etcd" : nodes.includes(name) ? "patroni" : name === backup ? "backup" : name === router ? "router" : "pgbouncer";
   const base = ipNumber(subnet.split("/")[0]);
   const address = (offset: number) => [24, 16, 8, 0].map((s) => Math.floor((base + offset) / 2 ** s) % 256).join(".");
   const routerAddress = address(30);
@@ -100,17 +106,18 @@ describe.each([
     regs = await registrations(stackConfig(stack));
   });
 
-  test("creates the etcd members, the Patroni nodes, the router and PgBouncer, each with its secrets writer; a data volume per node and etcd member plus the WAL archive", () => {
+  test("creates the etcd members, the Patroni nodes, the backup repository host, the router and PgBouncer, each with its secrets writer; a data volume per node and etcd member plus the backup repository, no shared WAL archive", () => {
     expect(servers(byType(run, CONTAINER)).map((c) => c.name)).toEqual(containers);
     expect(byType(run, CONTAINER).map((c) => c.name).filter((n) => n.endsWith("-secrets")).sort()).toEqual(containers.map((c) => `${c}-secrets`).sort());
     expect(byType(run, "docker:index/network:Network")).toHaveLength(1);
     expect(byType(run, VOLUME).map((v) => v.inputs.name).sort()).toEqual(
-      [...nodes.map((n) => `${n}-data`), ...etcd.map((m) => `${m}-data`), `${cluster}-wal-archive`, ...containers.map((c) => `${c}-secrets`)].sort(),
+      [...nodes.map((n) => `${n}-data`), ...etcd.map((m) => `${m}-data`), repository, ...containers.map((c) => `${c}-secrets`)].sort(),
     );
-    // app, monitor and the two PgBouncer consoles, plus Patroni's REST API.
-    expect(byType(run, "random:index/randomPassword:RandomPassword")).toHaveLength(5);
-    // Per node and etcd member, PgBouncer, and the replication, pg_rewind and etcd clients.
-    expect(byType(run, "tls:index/locallySignedCert:LocallySignedCert")).toHaveLength(nodeCount + etcdCount + 4);
+    // app, monitor and the two PgBouncer consoles, Patroni's REST API, and the repository's passphrase.
+    expect(byType(run, "random:index/randomPassword:RandomPassword").map((p) => p.name)).toEqual(expect.arrayContaining([`${backup}-cipher-pass`]));
+    expect(byType(run, "random:index/randomPassword:RandomPassword")).toHaveLength(6);
+    // Per node and etcd member, the backup host and PgBouncer; the replication, pg_rewind and etcd clients; pgBackRest's two clients.
+    expect(byType(run, "tls:index/locallySignedCert:LocallySignedCert")).toHaveLength(nodeCount + etcdCount + 7);
     for (const name of containers) {
       expect({ name, labels: containerInputs(run, name).labels }).toEqual({
         name, labels: expect.arrayContaining([{ label: "pgha.cluster", value: cluster }, { label: "pgha.role", value: roleOf(name) }, { label: "pgha.node", value: name }]),
@@ -118,12 +125,12 @@ describe.each([
     }
   });
 
-  test("every resource has a component parent; one PatroniNode per node, one EtcdMember per member, one router", () => {
+  test("every resource has a component parent; one PatroniNode per node, one EtcdMember per member, one router, one backup repository", () => {
     const components = regs.filter((r) => r.type.startsWith("pg-ha:")).map((r) => r.type);
     expect(components.filter((t) => t === "pg-ha:ha:PatroniNode")).toHaveLength(nodeCount);
     expect(components.filter((t) => t === "pg-ha:ha:EtcdMember")).toHaveLength(etcdCount);
     for (const t of ["pg-ha:index:PostgresCluster", "pg-ha:secrets:ClusterSecrets", "pg-ha:tls:ClusterTls", "pg-ha:volumes:ClusterVolumes",
-      "pg-ha:ha:PatroniCluster", "pg-ha:ha:Router", "pg-ha:pgbouncer:PgBouncer"]) {
+      "pg-ha:ha:PatroniCluster", "pg-ha:ha:Router", "pg-ha:backup:BackupRepository", "pg-ha:pgbouncer:PgBouncer"]) {
       expect(components.filter((c) => c === t)).toHaveLength(1);
     }
     expect(components.filter((t) => t.startsWith("pg-ha:postgres:"))).toEqual([]);
@@ -147,7 +154,13 @@ describe.each([
     expect(parentOf(CONTAINER, router)).toEqual({ type: "pg-ha:ha:Router", name: router });
     expect(parentOf("pg-ha:ha:Router", router)).toEqual({ type: "pg-ha:ha:PatroniCluster", name: `${cluster}-patroni` });
     expect(parentOf(CONTAINER, pooler)).toEqual({ type: "pg-ha:pgbouncer:PgBouncer", name: pooler });
-    expect(parentOf(VOLUME, `${cluster}-wal-archive`)).toEqual({ type: "pg-ha:volumes:ClusterVolumes", name: `${cluster}-volumes` });
+    for (const child of [[CONTAINER, backup], [CONTAINER, `${backup}-secrets`], [VOLUME, repository], [VOLUME, `${backup}-secrets`],
+      ["random:index/randomPassword:RandomPassword", `${backup}-cipher-pass`]]) {
+      expect({ child, parent: parentOf(child[0], child[1]) }).toEqual({ child, parent: { type: "pg-ha:backup:BackupRepository", name: backup } });
+    }
+    expect(parentOf("pg-ha:backup:BackupRepository", backup)).toEqual({ type: "pg-ha:ha:PatroniCluster", name: `${cluster}-patroni` });
+    // With Patroni the nodes keep their own data volumes and WAL goes to the repository host: ClusterVolumes holds nothing.
+    expect(regs.filter((r) => r.parentType === "pg-ha:volumes:ClusterVolumes")).toEqual([]);
   });
 
   test("containers are deleted before they are replaced (fixed names, addresses, ports, one server per volume)", () => {
@@ -156,13 +169,14 @@ describe.each([
     for (const r of containerRegs) expect({ name: r.name, deleteBeforeReplace: r.opts.deleteBeforeReplace }).toEqual({ name: r.name, deleteBeforeReplace: true });
   });
 
-  test(`data volumes are retained; each node's and the WAL archive are ${stack === "prod" ? "" : "not "}protected, the etcd members' never`, () => {
+  test(`data volumes are retained; each node's and the backup repository are ${stack === "prod" ? "" : "not "}protected, the etcd members' never`, () => {
     const volumes = regs.filter((r) => r.type === VOLUME && !r.name.endsWith("-secrets"));
     expect(volumes).toHaveLength(nodeCount + etcdCount + 1);
+    expect(volumes.map((r) => r.name)).toContain(repository);
     for (const r of volumes) {
       expect({ name: r.name, retainOnDelete: r.opts.retainOnDelete }).toEqual({ name: r.name, retainOnDelete: true });
-      // Any node may hold the only current copy after a failover; etcd's state is rebuilt by Patroni.
-      const holdsData = nodes.some((n) => r.name === `${n}-data`) || r.name === `${cluster}-wal-archive`;
+      // Any node may hold the only current copy after a failover; the repository holds the only backups; etcd's state is rebuilt by Patroni.
+      const holdsData = nodes.some((n) => r.name === `${n}-data`) || r.name === repository;
       expect({ name: r.name, protect: r.opts.protect ?? false }).toEqual({ name: r.name, protect: stack === "prod" && holdsData });
     }
   });
@@ -173,7 +187,7 @@ describe.each([
     expect(network.inputs.ipamConfigs).toEqual([{ subnet, ipRange: `${address(128)}/25` }]);
   });
 
-  test("members take fixed addresses in the lower half of the subnet: nodes from .11, etcd from .21, the router .30; PgBouncer none", () => {
+  test("members take fixed addresses in the lower half of the subnet: nodes from .11, etcd from .21, the backup host .29, the router .30; PgBouncer none", () => {
     const fixed = (name: string) => {
       const networks = containerInputs(run, name).networksAdvanced;
       expect(networks).toHaveLength(1);
@@ -183,9 +197,10 @@ describe.each([
     nodes.forEach((n, i) => expect({ n, ip: fixed(n) }).toEqual({ n, ip: address(11 + i) }));
     etcd.forEach((m, i) => expect({ m, ip: fixed(m) }).toEqual({ m, ip: address(21 + i) }));
     expect(fixed(router)).toBe(routerAddress);
+    expect(fixed(backup)).toBe(address(29));
     expect(fixed(pooler)).toBeUndefined();
     const half = 2 ** (32 - Number(subnet.split("/")[1])) / 2;
-    const ips = [...nodes, ...etcd, router].map(fixed);
+    const ips = [...nodes, ...etcd, backup, router].map(fixed);
     expect(new Set(ips).size).toBe(ips.length);
     for (const ip of ips) {
       const offset = ipNumber(ip) - base;
@@ -194,7 +209,7 @@ describe.each([
   });
 
   test("limits and durations are sent as the provider reads them back, so a second up plans nothing", () => {
-    const startPeriods: Record<Role, string> = { patroni: "10m0s", etcd: "3m0s", router: "30s", pgbouncer: "30s" };
+    const startPeriods: Record<Role, string> = { patroni: "10m0s", etcd: "3m0s", backup: "1m0s", router: "30s", pgbouncer: "30s" };
     for (const name of containers) {
       const c = containerInputs(run, name);
       expect({ name, startPeriod: c.healthcheck.startPeriod }).toEqual({ name, startPeriod: startPeriods[roleOf(name)] });
@@ -207,14 +222,19 @@ describe.each([
       expect({ name, memory: c.memory, cpus: c.cpus }).toEqual({ name, memory: stack === "prod" ? 8192 : 1024, cpus: stack === "prod" ? "4.0" : "1.0" });
     }
     for (const name of [...etcd, router, pooler]) expect({ name, memory: containerInputs(run, name).memory }).toEqual({ name, memory: 256 });
+    // A restore drill runs a throwaway PostgreSQL beside pgBackRest.
+    expect(containerInputs(run, backup)).toMatchObject({ memory: 1024, memorySwap: 1024 });
   });
 
-  test("Patroni nodes start once every etcd member is healthy, the router after every node, PgBouncer after the router", () => {
+  test("Patroni nodes start once every etcd member is healthy, the backup host beside them, the router after every node, PgBouncer after the router", () => {
     const reg = (type: string, name: string) => regs.find((r) => r.type === type && r.name === name)!;
     for (const n of nodes) {
       expect({ n, after: dependencies(reg("pg-ha:ha:PatroniNode", n)) }).toEqual({ n, after: etcd.map((name) => ({ type: "pg-ha:ha:EtcdMember", name })) });
     }
     expect(dependencies(reg("pg-ha:ha:Router", router))).toEqual(nodes.map((name) => ({ type: "pg-ha:ha:PatroniNode", name })));
+    // Beside the nodes, not after them: a new replica already asks it for WAL; its scheduler creates the stanza once a primary answers.
+    expect(dependencies(reg("pg-ha:backup:BackupRepository", backup))).toEqual([]);
+    expect(dependencies(reg(CONTAINER, backup))).toEqual([]);
     expect(dependencies(reg(CONTAINER, pooler))).toEqual([{ type: "pg-ha:ha:Router", name: router }]);
     for (const m of etcd) expect(dependencies(reg("pg-ha:ha:EtcdMember", m))).toEqual([]);
   });
@@ -224,11 +244,13 @@ describe.each([
       // Patroni stops PostgreSQL and releases the leader lock; HAProxy's soft stop; PgBouncer's safe shutdown.
       patroni: { stopSignal: "SIGTERM", destroyGraceSeconds: 60 },
       etcd: { stopSignal: undefined, destroyGraceSeconds: 10 },
+      // The scheduler stops between steps; pgBackRest resumes or discards a backup left in flight.
+      backup: { stopSignal: "SIGTERM", destroyGraceSeconds: 30 },
       router: { stopSignal: "SIGUSR1", destroyGraceSeconds: 10 },
       pgbouncer: { stopSignal: "SIGINT", destroyGraceSeconds: 30 },
     };
-    // Explicit: unset means the daemon's 30 s. etcd's check starts a Go client, so it runs less often.
-    const intervals: Record<Role, string> = { patroni: "2s", etcd: "5s", router: "2s", pgbouncer: "2s" };
+    // Explicit: unset means the daemon's 30 s. etcd's and the backup host's checks start a heavy client, so they run less often.
+    const intervals: Record<Role, string> = { patroni: "2s", etcd: "5s", backup: "5s", router: "2s", pgbouncer: "2s" };
     for (const name of containers) {
       const c = containerInputs(run, name);
       expect(c.healthcheck.tests[0]).toBe("CMD");
@@ -263,12 +285,11 @@ describe.each([
     }
   });
 
-  test("Patroni nodes mount their data volume at the official path and the WAL archive writable: whichever leads archives", () => {
+  test("Patroni nodes mount their data volume at the official path and their secrets, no shared WAL archive: WAL goes to the repository host", () => {
     for (const name of nodes) {
       const c = containerInputs(run, name);
       expect(c.volumes).toEqual([
         { volumeName: `${name}-data`, containerPath: "/var/lib/postgresql" },
-        { volumeName: `${cluster}-wal-archive`, containerPath: "/var/lib/pg-ha/wal-archive" },
         { volumeName: `${name}-secrets`, containerPath: "/etc/pg-ha/secrets", readOnly: true },
       ]);
       // No role in the environment: which node is primary is Patroni's run-time decision.
@@ -284,7 +305,7 @@ describe.each([
     expect(ports.filter((p: any) => p.name !== pooler)).toEqual(stack === "dev" ? [{ name: router, internal: 5000, external: 15432, ip: "127.0.0.1" }] : []);
   });
 
-  test("outputs: every connection string is secret and verify-full; direct connections go through the router", () => {
+  test("outputs: every connection string is secret and verify-full; direct connections go through the router; the backup repository, its passphrase secret", () => {
     const urls = ["directUrl", "pooledUrl", "readOnlyUrl", "hostDirectUrl", "hostPooledUrl", "hostReadOnlyUrl"];
     for (const u of urls) {
       const value = run.outputs[u] as string | undefined;
@@ -313,13 +334,20 @@ describe.each([
       ...nodes.map((name) => ({ name, role: "postgres" })),
       ...etcd.map((name) => ({ name, role: "etcd" })),
       { name: router, role: "router" },
+      { name: backup, role: "backup" },
       { name: pooler, role: "pgbouncer" },
     ]);
+    // What another stack's pg-ha:restoreFrom needs: the volume and the stanza (plain), and the passphrase (secret).
+    expect(run.outputs.backupRepository).toEqual({ volumeName: repository, stanza: cluster });
+    expect(run.secret.backupRepository).toBe(false);
+    expect(run.outputs.backupCipherPass).toBe(cipherPass);
+    expect(run.secret.backupCipherPass).toBe(true);
   });
 
   test("no plaintext password in any server's input, no secret in its uploads; secret uploads are root-only", () => {
     const passwords = byType(run, "random:index/randomPassword:RandomPassword").map((p) => `Pw-${p.name}`);
-    expect(passwords).toHaveLength(5);
+    expect(passwords).toHaveLength(6);
+    expect(passwords).toContain(cipherPass);
     for (const name of containers) {
       const raw = byType(run, CONTAINER).find((c) => c.name === name)!.inputs;
       // The mock monitor lifts a nested secret to the whole property: a wrapped `uploads` holds one.
@@ -341,9 +369,24 @@ describe.each([
     }
   });
 
+  test("the repository's passphrase is in no container's inputs but the backup host's secrets writer, root-only", () => {
+    for (const c of byType(run, CONTAINER)) {
+      const inputs = unwrapSecrets(c.inputs) as Record<string, any>;
+      const outsideUploads = JSON.stringify({ ...inputs, uploads: undefined });
+      expect({ name: c.name, holds: outsideUploads.includes(cipherPass) }).toEqual({ name: c.name, holds: false });
+      const holding = (inputs.uploads ?? []).filter((u: any) => JSON.stringify(u).includes(cipherPass)).map((u: any) => [u.file, u.permissions]);
+      expect({ name: c.name, holding }).toEqual({
+        name: c.name, holding: c.name === `${backup}-secrets` ? [["/etc/pg-ha/secrets/pgbackrest-cipher.conf", "0600"]] : [],
+      });
+    }
+    const conf = containerInputs(run, `${backup}-secrets`).uploads.find((u: any) => u.file === "/etc/pg-ha/secrets/pgbackrest-cipher.conf");
+    expect(conf.content).toMatch(new RegExp(`^\\[global\\]\nrepo1-cipher-pass=${cipherPass}$`, "m"));
+  });
+
   test("a node's secrets writer carries its keys, the REST credentials and the roles' verifiers; its configs are plain text", () => {
     const writer = containerInputs(run, `${nodes[0]}-secrets`);
     expect(writer.uploads.map((u: any) => u.file).sort()).toEqual([
+      "/etc/pg-ha/secrets/backup-node-client.key",
       "/etc/pg-ha/secrets/etcd-client.key", "/etc/pg-ha/secrets/patroni-secrets.yml", "/etc/pg-ha/secrets/reconcile.sql",
       "/etc/pg-ha/secrets/replication.key", "/etc/pg-ha/secrets/rewind.key", "/etc/pg-ha/secrets/server.key",
     ]);
@@ -356,7 +399,7 @@ describe.each([
     expect(conf.contentBase64).toBeUndefined();
   });
 
-  test("every node's certificate names the node and the router, by name and address; etcd's name only the member", () => {
+  test("every node's certificate names the node and the router, by name and address; etcd's and the backup host's name only the member", () => {
     const request = (host: string) => unwrapSecrets(byType(run, "tls:index/certRequest:CertRequest").find((r) => r.name === `${cluster}-tls-${host}`)!.inputs) as Record<string, any>;
     nodes.forEach((n, i) => {
       const r = request(n);
@@ -371,6 +414,65 @@ describe.each([
       expect({ m, ipAddresses: r.ipAddresses }).toEqual({ m, ipAddresses: expect.arrayContaining([address(21 + i)]) });
       expect(r.ipAddresses).not.toContain(routerAddress);
     });
+    // pgBackRest checks the address it connects to against the certificate's names.
+    const b = request(backup);
+    expect(b.subject.commonName).toBe(backup);
+    expect(b.dnsNames).toEqual(expect.arrayContaining([backup]));
+    expect(b.dnsNames).not.toContain(router);
+    expect(b.ipAddresses).toEqual(expect.arrayContaining([address(29)]));
+    expect(b.ipAddresses).not.toContain(routerAddress);
+    // Each side's TLS server admits only the other side's client certificate.
+    const clients = byType(run, "tls:index/certRequest:CertRequest").map((r) => (unwrapSecrets(r.inputs) as Record<string, any>).subject.commonName);
+    expect(clients).toEqual(expect.arrayContaining([`${cluster}-backup-node-client`, `${cluster}-backup-repo-client`]));
+  });
+
+  test("nodes archive WAL through pgBackRest to the repository host, every archive_timeout (60 s), and read it back from there", () => {
+    const pgbackrest = `pgbackrest --config=/etc/pg-ha/pgbackrest.conf --stanza=${cluster}`;
+    for (const name of nodes) {
+      const c = containerInputs(run, name);
+      const file = (path: string) => c.uploads.find((u: any) => u.file === path)?.content as string | undefined;
+      const patroni = parse(file("/etc/pg-ha/patroni.yml")!);
+      expect({ name, parameters: patroni.postgresql.parameters }).toEqual({
+        name, parameters: expect.objectContaining({ archive_mode: "on", archive_timeout: "60s", archive_command: `${pgbackrest} archive-push %p` }),
+      });
+      expect({ name, restore: patroni.postgresql.recovery_conf }).toEqual({ name, restore: { restore_command: `${pgbackrest} archive-get %f "%p"` } });
+      expect(JSON.stringify(patroni)).not.toContain("wal-archive");
+      // No restore from another cluster: Patroni initialises the first member with initdb.
+      expect(patroni.bootstrap.method).toBeUndefined();
+      const conf = file("/etc/pg-ha/pgbackrest.conf")!;
+      expect(conf).toEqual(expect.stringContaining(`repo1-host=${address(29)}\nrepo1-host-type=tls\n`));
+      expect(conf).toMatch(new RegExp(`^tls-server-auth=${cluster}-backup-repo-client=${cluster}$`, "m"));
+      expect(conf).not.toMatch(/cipher-pass/);
+      expect(file("/etc/pg-ha/tls/backup-node-client.crt")).toMatch(/BEGIN CERTIFICATE/);
+    }
+  });
+
+  test("the backup host: the repository volume, root-only secrets, every node to back up, no secret in its environment or its uploads", () => {
+    const c = containerInputs(run, backup);
+    expect(c.volumes).toEqual([
+      { volumeName: repository, containerPath: "/var/lib/pgbackrest" },
+      { volumeName: `${backup}-secrets`, containerPath: "/etc/pg-ha/secrets", readOnly: true },
+    ]);
+    // pgBackRest must be the same version on both sides: the nodes' image.
+    expect(c.image).toBe(containerInputs(run, nodes[0]).image);
+    expect(c.envs).toEqual([
+      "PGBACKREST_CONFIG=/etc/pg-ha/pgbackrest.conf", "PGBACKREST_CONFIG_INCLUDE_PATH=/run/pg-ha/pgbackrest.d", `PGBACKREST_STANZA=${cluster}`,
+      "BACKUP_FULL_INTERVAL_MINUTES=10080", "BACKUP_DIFF_INTERVAL_MINUTES=1440", "RESTORE_DRILL_INTERVAL_MINUTES=1440",
+    ]);
+    const writer = containerInputs(run, `${backup}-secrets`);
+    expect(writer.uploads.map((u: any) => u.file).sort()).toEqual([
+      "/etc/pg-ha/secrets/backup-repo-client.key", "/etc/pg-ha/secrets/pgbackrest-cipher.conf", "/etc/pg-ha/secrets/server.key",
+    ]);
+    const conf: string = c.uploads.find((u: any) => u.file === "/etc/pg-ha/pgbackrest.conf").content;
+    expect(conf).toContain("repo1-path=/var/lib/pgbackrest\nrepo1-cipher-type=aes-256-cbc\n");
+    expect(conf).not.toMatch(/cipher-pass=/);
+    expect(conf).toMatch(new RegExp(`^tls-server-auth=${cluster}-backup-node-client=${cluster}$`, "m"));
+    // Whichever node leads is backed up: every one is listed, at its fixed address.
+    expect([...conf.matchAll(/^pg(\d+)-host=(\S+)$/gm)].map((m) => [Number(m[1]), m[2]])).toEqual(nodes.map((_, i) => [i + 1, address(11 + i)]));
+    expect(c.uploads.map((u: any) => u.file)).toEqual(expect.arrayContaining([
+      "/usr/local/lib/pg-ha/backup-start.sh", "/usr/local/lib/pg-ha/backup-scheduler.py", "/usr/local/lib/pg-ha/restore-drill.sh",
+      "/usr/local/lib/pg-ha/backup-health.sh", "/etc/pg-ha/pgbackrest-drill.conf", "/etc/pg-ha/tls/backup-repo-client.crt",
+    ]));
   });
 });
 
@@ -400,7 +502,12 @@ describe.each([
     expect(components.filter((t) => t === "pg-ha:postgres:PostgresPrimary")).toHaveLength(1);
     expect(components.filter((t) => t === "pg-ha:postgres:PostgresReplica")).toHaveLength(replicas);
     expect(components.filter((t) => t.startsWith("pg-ha:ha:"))).toEqual([]);
+    // Backups are pgBackRest's with Patroni only: here WAL goes to the shared archive volume.
+    expect(components.filter((t) => t.startsWith("pg-ha:backup:"))).toEqual([]);
     expect(regs.find((r) => r.type === CONTAINER && r.name.endsWith("primary"))!.parentType).toBe("pg-ha:postgres:PostgresPrimary");
+    expect(regs.find((r) => r.type === VOLUME && r.name === `pgha-${stack}-wal-archive`)!.parentType).toBe("pg-ha:volumes:ClusterVolumes");
+    expect(run.outputs.backupRepository).toBeUndefined();
+    expect(run.outputs.backupCipherPass).toBeUndefined();
   });
 
   test(`data volumes are retained; the primary's and the WAL archive are ${stack === "prod" ? "" : "not "}protected`, () => {
@@ -420,14 +527,19 @@ describe.each([
     expect(dependencies(reg(`pgha-${stack}-pgbouncer`))).toEqual(containers.slice(0, -1).map((name) => ({ type: CONTAINER, name })));
   });
 
-  test("the primary carries its role and mounts the WAL archive writable; replicas mount it read-only", () => {
+  test("the primary carries its role and mounts the WAL archive writable, archiving into it; replicas mount it read-only and read from it", () => {
+    const conf = (c: Record<string, any>) => c.uploads.find((u: any) => u.file === "/etc/pg-ha/postgresql.conf").content as string;
     const primary = containerInputs(run, containers[0]);
     expect(primary.envs).toEqual(["PGDATA=/var/lib/postgresql/18/docker", "PGHA_ROLE=primary"]);
     expect(primary.volumes).toContainEqual({ volumeName: `pgha-${stack}-wal-archive`, containerPath: "/var/lib/pg-ha/wal-archive", readOnly: false });
+    expect(conf(primary)).toContain("archive_command = 'test ! -f /var/lib/pg-ha/wal-archive/%f && cp %p /var/lib/pg-ha/wal-archive/%f'");
+    expect(conf(primary)).toContain("archive_timeout = 60s");
+    expect(conf(primary)).not.toContain("pgbackrest");
     for (const name of containers.filter((c) => c.includes("replica"))) {
       const c = containerInputs(run, name);
       expect(c.envs).toEqual(["PGDATA=/var/lib/postgresql/18/docker", "PGHA_ROLE=replica"]);
       expect(c.volumes).toContainEqual({ volumeName: `pgha-${stack}-wal-archive`, containerPath: "/var/lib/pg-ha/wal-archive", readOnly: true });
+      expect(conf(c)).toContain("restore_command = 'cp /var/lib/pg-ha/wal-archive/%f %p'");
     }
   });
 
@@ -512,7 +624,10 @@ test("PostgreSQL 17 mounts the volume where its official image declares it", asy
 
 test("a single-node cluster: with Patroni one node behind the router; without, read-only sessions go to the primary", async () => {
   const run = await runProgram({ ...stackConfig("dev"), "pg-ha:replicas": "0" });
-  expect(servers(byType(run, CONTAINER)).map((c) => c.name)).toEqual(["pgha-dev-etcd-1", "pgha-dev-node-1", "pgha-dev-router", "pgha-dev-pgbouncer"]);
+  expect(servers(byType(run, CONTAINER)).map((c) => c.name)).toEqual(["pgha-dev-etcd-1", "pgha-dev-backup", "pgha-dev-node-1", "pgha-dev-router", "pgha-dev-pgbouncer"]);
+  // The backup host backs up the one node there is.
+  const backupConf = containerInputs(run, "pgha-dev-backup").uploads.find((u: any) => u.file === "/etc/pg-ha/pgbackrest.conf").content;
+  expect([...backupConf.matchAll(/^pg(\d+)-host=(\S+)$/gm)].map((m: RegExpMatchArray) => m[2])).toEqual(["172.30.10.11"]);
   const ini = containerInputs(run, "pgha-dev-pgbouncer").uploads.find((u: any) => u.file === "/etc/pg-ha/pgbouncer.ini").content;
   expect(ini).toContain("app = host=pgha-dev-router port=5000 dbname=app");
   expect(ini).toContain("app_ro = host=pgha-dev-router port=5001 dbname=app");
@@ -523,6 +638,75 @@ test("a single-node cluster: with Patroni one node behind the router; without, r
   expect(servers(byType(fixed, CONTAINER)).map((c) => c.name)).toEqual(["pgha-dev-primary", "pgha-dev-pgbouncer"]);
   const fixedIni = containerInputs(fixed, "pgha-dev-pgbouncer").uploads.find((u: any) => u.file === "/etc/pg-ha/pgbouncer.ini").content;
   expect(fixedIni).toContain("app_ro = host=pgha-dev-primary port=5432 dbname=app");
+});
+
+test("with pg-ha:walArchiving = false there is no backup host, repository, passphrase or archiving; the Patroni nodes get no pgBackRest files", async () => {
+  const run = await runProgram({ ...stackConfig("dev"), "pg-ha:walArchiving": "false" });
+  expect(servers(byType(run, CONTAINER)).map((c) => c.name)).toEqual(["pgha-dev-etcd-1", "pgha-dev-node-1", "pgha-dev-node-2", "pgha-dev-router", "pgha-dev-pgbouncer"]);
+  expect(byType(run, VOLUME).map((v) => v.inputs.name).filter((n: string) => !n.endsWith("-secrets")).sort()).toEqual(
+    ["pgha-dev-etcd-1-data", "pgha-dev-node-1-data", "pgha-dev-node-2-data"],
+  );
+  expect(byType(run, "random:index/randomPassword:RandomPassword").map((p) => p.name)).not.toContain("pgha-dev-backup-cipher-pass");
+  expect(byType(run, "random:index/randomPassword:RandomPassword")).toHaveLength(5);
+  // Two nodes, one etcd member, PgBouncer; replication, pg_rewind and etcd clients: no backup host, no pgBackRest clients.
+  expect(byType(run, "tls:index/locallySignedCert:LocallySignedCert")).toHaveLength(7);
+  expect(run.outputs.backupRepository).toBeUndefined();
+  expect(run.outputs.backupCipherPass).toBeUndefined();
+  expect((run.outputs.nodes as { role: string }[]).map((n) => n.role)).not.toContain("backup");
+  for (const name of ["pgha-dev-node-1", "pgha-dev-node-2"]) {
+    const c = containerInputs(run, name);
+    expect(c.volumes.map((v: any) => v.containerPath)).toEqual(["/var/lib/postgresql", "/etc/pg-ha/secrets"]);
+    expect(c.uploads.map((u: any) => u.file)).not.toContain("/etc/pg-ha/pgbackrest.conf");
+    expect(containerInputs(run, `${name}-secrets`).uploads.map((u: any) => u.file)).not.toContain("/etc/pg-ha/secrets/backup-node-client.key");
+    const patroni = parse(c.uploads.find((u: any) => u.file === "/etc/pg-ha/patroni.yml").content);
+    expect(patroni.postgresql.parameters.archive_mode).toBe("off");
+    expect(patroni.postgresql.parameters.archive_command).toBeUndefined();
+    expect(patroni.postgresql.recovery_conf).toBeUndefined();
+  }
+});
+
+test("pg-ha:restoreFrom: the nodes mount the source repository read-only, Patroni bootstraps with pgbackrest_restore to the target, the source passphrase only in the writers", async () => {
+  const sourcePass = "SourceRepoPass-7f3a";
+  const run = await runProgram({
+    ...stackConfig("dev"),
+    "pg-ha:restoreFrom": JSON.stringify({ repositoryVolume: "pgha-prod-backup-repo", stanza: "pgha-prod", targetTime: "2026-01-02T03:04:05+01:00" }),
+    "pg-ha:restoreCipherPass": sourcePass,
+  });
+  // The source volume is mounted, never managed: no Volume resource of this stack, so its destroy cannot remove it.
+  expect(byType(run, VOLUME).map((v) => v.inputs.name)).not.toContain("pgha-prod-backup-repo");
+  // The restored cluster has backups of its own, in its own repository.
+  expect(byType(run, VOLUME).map((v) => v.inputs.name)).toContain("pgha-dev-backup-repo");
+  for (const name of ["pgha-dev-node-1", "pgha-dev-node-2"]) {
+    const c = containerInputs(run, name);
+    expect(c.volumes).toContainEqual({ volumeName: "pgha-prod-backup-repo", containerPath: "/var/lib/pg-ha/restore-source", readOnly: true });
+    const file = (path: string) => c.uploads.find((u: any) => u.file === path)?.content as string | undefined;
+    const patroni = parse(file("/etc/pg-ha/patroni.yml")!);
+    expect(patroni.bootstrap.method).toBe("pgbackrest_restore");
+    expect(patroni.bootstrap.pgbackrest_restore).toEqual({
+      command: "/usr/local/lib/pg-ha/patroni-restore.sh --stanza=pgha-prod --type=time '--target=2026-01-02 02:04:05.000+00' --target-action=promote",
+      no_params: true,
+      keep_existing_recovery_conf: true,
+    });
+    expect(file("/usr/local/lib/pg-ha/patroni-restore.sh")).toContain("restore");
+    const restoreConf = file("/etc/pg-ha/pgbackrest-restore.conf")!;
+    expect(restoreConf).toContain("repo1-path=/var/lib/pg-ha/restore-source\n");
+    expect(restoreConf).toContain("[pgha-prod]\npg1-path=/var/lib/postgresql/18/docker\n");
+    expect(restoreConf).not.toContain(sourcePass);
+    const writer = containerInputs(run, `${name}-secrets`);
+    const cipher = writer.uploads.find((u: any) => u.file === "/etc/pg-ha/secrets/restore-source-cipher.conf");
+    expect(cipher).toMatchObject({ permissions: "0600", content: expect.stringContaining(`repo1-cipher-pass=${sourcePass}\n`) });
+  }
+  for (const c of byType(run, CONTAINER)) {
+    const inputs = unwrapSecrets(c.inputs) as Record<string, any>;
+    expect({ name: c.name, holds: JSON.stringify({ ...inputs, uploads: undefined }).includes(sourcePass) }).toEqual({ name: c.name, holds: false });
+    const holding = (inputs.uploads ?? []).filter((u: any) => JSON.stringify(u).includes(sourcePass)).map((u: any) => u.file);
+    const isNodeWriter = /^pgha-dev-node-\d+-secrets$/.test(c.name);
+    expect({ name: c.name, holding }).toEqual({ name: c.name, holding: isNodeWriter ? ["/etc/pg-ha/secrets/restore-source-cipher.conf"] : [] });
+    // The writer's upload is a secret: the mock monitor lifts it to the whole property.
+    if (isNodeWriter) expect((c.inputs.uploads as Record<string, unknown>)[SECRET_SIG]).toBeDefined();
+  }
+  // The passphrase reaches no output either.
+  expect(JSON.stringify(run.outputs)).not.toContain(sourcePass);
 });
 
 test("a server's uploads hold no secret, so a config change previews as readable lines; its secrets go to the writer", async () => {

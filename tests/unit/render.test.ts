@@ -37,6 +37,9 @@ describe.each([["dev", dev], ["prod", prod]] as const)("rendering for %s", (_, s
       "wal_log_hints = on",
       `max_slot_wal_keep_size = ${spec.maxSlotWalKeepMb}MB`,
       "archive_mode = on",
+      // With Patroni (both stacks), WAL goes through pgBackRest to the repository host, at most 60 s old.
+      "archive_timeout = 60s",
+      `archive_command = 'pgbackrest --config=/etc/pg-ha/pgbackrest.conf --stanza=${spec.clusterName} archive-push %p'`,
       "log_min_duration_statement = 1000",
       "shared_preload_libraries = 'pg_stat_statements,auto_explain'",
       "auto_explain.log_min_duration = 1000",
@@ -51,7 +54,8 @@ describe.each([["dev", dev], ["prod", prod]] as const)("rendering for %s", (_, s
     const lines = settings(renderPostgresqlConf(spec, replica));
     expect(lines).toContain("primary_slot_name = 'replica_1'");
     expect(lines).toContain("hot_standby_feedback = on");
-    expect(lines).toContain("restore_command = 'cp /var/lib/pg-ha/wal-archive/%f %p'");
+    // A replica that lost its slot's WAL reads it back from the repository host.
+    expect(lines).toContain(`restore_command = 'pgbackrest --config=/etc/pg-ha/pgbackrest.conf --stanza=${spec.clusterName} archive-get %f "%p"'`);
     const conninfo = lines.find((l) => l.startsWith("primary_conninfo"))!;
     expect(conninfo).toContain(`host=${spec.clusterName}-primary port=5432 user=replicator application_name=replica_1 sslmode=verify-full`);
     expect(conninfo).toContain("sslcert=/etc/pg-ha/tls/replication.crt sslkey=/run/pg-ha/replication.key");
@@ -96,6 +100,18 @@ describe.each([["dev", dev], ["prod", prod]] as const)("rendering for %s", (_, s
     ]));
   });
 
+  test("WAL archiving without Patroni: the shared archive volume, written by the primary, read by the replicas", () => {
+    const fixed = parseClusterConfig(fixedPrimaryConfig(spec.clusterName.endsWith("dev") ? "dev" : "prod"));
+    expect(settings(renderPostgresqlConf(fixed, primaryNode(fixed)))).toEqual(expect.arrayContaining([
+      "archive_mode = on",
+      "archive_timeout = 60s",
+      "archive_command = 'test ! -f /var/lib/pg-ha/wal-archive/%f && cp %p /var/lib/pg-ha/wal-archive/%f'",
+    ]));
+    const replica = settings(renderPostgresqlConf(fixed, replicaNodes(fixed)[0]));
+    expect(replica).toContain("restore_command = 'cp /var/lib/pg-ha/wal-archive/%f %p'");
+    expect(replica.filter((l) => l.includes("pgbackrest"))).toEqual([]);
+  });
+
   test("pgbouncer.ini without Patroni: the fixed primary and the replicas", () => {
     const fixed = parseClusterConfig(fixedPrimaryConfig(spec.clusterName.endsWith("dev") ? "dev" : "prod"));
     const replicas = replicaNodes(fixed).map((r) => r.name).join(",");
@@ -138,6 +154,24 @@ test("TLS 1.2 as the minimum lets PgBouncer speak both versions", () => {
   const spec = parseClusterConfig({ ...stackConfig("dev"), "pg-ha:tlsMinProtocol": "TLSv1.2" });
   expect(renderPgbouncerIni(spec)).toContain("client_tls_protocols = tlsv1.2,tlsv1.3");
   expect(renderPostgresqlConf(spec, primaryNode(spec))).toContain("ssl_min_protocol_version = 'TLSv1.2'");
+});
+
+test("archive_timeout follows pg-ha:archiveTimeoutSeconds in both layouts", () => {
+  for (const config of [stackConfig("dev"), fixedPrimaryConfig("dev")]) {
+    const spec = parseClusterConfig({ ...config, "pg-ha:archiveTimeoutSeconds": "300" });
+    expect(settings(renderPostgresqlConf(spec, primaryNode(spec)))).toContain("archive_timeout = 300s");
+  }
+});
+
+test("with pg-ha:walArchiving = false nothing is archived or read back from an archive, in either layout", () => {
+  for (const config of [stackConfig("dev"), fixedPrimaryConfig("dev")]) {
+    const spec = parseClusterConfig({ ...config, "pg-ha:walArchiving": "false" });
+    for (const node of [primaryNode(spec), replicaNodes(spec)[0]]) {
+      const lines = settings(renderPostgresqlConf(spec, node));
+      expect(lines).toContain("archive_mode = off");
+      expect(lines.filter((l) => /^(archive_command|archive_timeout|restore_command) /.test(l))).toEqual([]);
+    }
+  }
 });
 
 test("a missing verifier is an error, not an empty password", () => {
