@@ -186,6 +186,15 @@ export function renderPatroniYml(spec: ClusterSpec, etcd: HaMember[], node: HaMe
   });
 }
 
+/** An ISO 8601 time with its zone, in UTC as "YYYY-MM-DD HH:MM:SS[.ffffff]+00", its fraction kept to the microsecond. */
+export function utcTarget(time: string): string {
+  const m = /^(.+?:\d{2})(?:\.(\d{1,6}))?(Z|[+-]\d{2}(?::?\d{2})?)$/.exec(time.replace(" ", "T"));
+  if (!m) throw new Error(`not an ISO 8601 time with its zone: ${time}`);
+  const zone = m[3] === "Z" ? "Z" : m[3].length === 3 ? `${m[3]}:00` : m[3].replace(/^([+-]\d{2})(\d{2})$/, "$1:$2");
+  const seconds = new Date(`${m[1]}${zone}`).toISOString().slice(0, 19).replace("T", " ");
+  return `${seconds}${m[2] ? `.${m[2]}` : ""}+00`;
+}
+
 /**
  * pg-ha:restoreFrom as Patroni's custom bootstrap: the script and pgBackRest's recovery options.
  * A time target is given as PostgreSQL and pgBackRest both read it ("2026-12-02 10:00:00.123+00"),
@@ -197,7 +206,7 @@ export function restoreBootstrap(restore: NonNullable<ClusterSpec["restore"]>): 
   if (target.type === "latest") {
     return { stanza: restore.stanza, targetDescription: "the end of the archive", command: yamlScalar(`${script} --type=default`) };
   }
-  const value = target.type === "time" ? new Date(target.time.replace(" ", "T")).toISOString().replace("T", " ").replace("Z", "+00") : target.lsn;
+  const value = target.type === "time" ? utcTarget(target.time) : target.lsn;
   return {
     stanza: restore.stanza,
     targetDescription: `${target.type} ${value}`,

@@ -683,7 +683,7 @@ test("pg-ha:restoreFrom: the nodes mount the source repository read-only, Patron
     const patroni = parse(file("/etc/pg-ha/patroni.yml")!);
     expect(patroni.bootstrap.method).toBe("pgbackrest_restore");
     expect(patroni.bootstrap.pgbackrest_restore).toEqual({
-      command: "/usr/local/lib/pg-ha/patroni-restore.sh --stanza=pgha-prod --type=time '--target=2026-01-02 02:04:05.000+00' --target-action=promote",
+      command: "/usr/local/lib/pg-ha/patroni-restore.sh --stanza=pgha-prod --type=time '--target=2026-01-02 02:04:05+00' --target-action=promote",
       no_params: true,
       keep_existing_recovery_conf: true,
     });
