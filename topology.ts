@@ -32,6 +32,8 @@ export const PATHS = {
   replicationKey: "/run/pg-ha/replication.key",
   userlist: "/run/pg-ha/userlist.txt",
   scriptsDir: "/usr/local/lib/pg-ha",
+  /** The live configuration volume (components/live-config.ts); the start scripts link the usual paths into it. */
+  liveDir: "/etc/pg-ha/live",
   walArchive: "/var/lib/pg-ha/wal-archive",
   socketDir: "/var/run/postgresql",
 } as const;

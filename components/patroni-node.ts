@@ -13,6 +13,7 @@ import { script, type Verifiers } from "../config-templates/render";
 import { BACKUP_PATHS, renderCipherConf, renderNodePgbackrestConf, renderRestorePgbackrestConf } from "../config-templates/render-backup";
 import { dataLayout, PATHS } from "../topology";
 import { clusterLabels, cpusString, healthcheck, LOG_OPTIONS, REAPING_INIT, upload } from "./container-defaults";
+import { liveConfig, livePath } from "./live-config";
 import { secretFiles } from "./secret-files";
 import type { KeyPair } from "./tls";
 
@@ -87,6 +88,25 @@ export class PatroniNode extends pulumi.ComponentResource {
       ],
       labels,
     });
+    // Patroni's configuration and the certificates: a change is applied by reload (and, for a
+    // setting PostgreSQL takes only at start, by a rolling restart); the node is not replaced.
+    const live = liveConfig(this, {
+      owner: node.name,
+      image: args.image,
+      files: [
+        upload(livePath(HA_PATHS.patroniConf), renderPatroniYml(spec, args.etcd, node)),
+        upload(livePath(PATHS.caCert), args.caCertPem),
+        upload(livePath(PATHS.serverCert), args.serverKeyPair.certPem),
+        upload(livePath(PATHS.replicationCert), args.replicationClient.certPem),
+        upload(livePath(HA_PATHS.rewindCert), args.rewindClient.certPem),
+        upload(livePath(HA_PATHS.etcdClientCert), args.etcdClient.certPem),
+        ...(args.backup ? [
+          upload(livePath(BACKUP_PATHS.conf), renderNodePgbackrestConf(spec, node)),
+          upload(livePath(BACKUP_PATHS.nodeClientCert), args.backup.nodeClient.certPem),
+        ] : []),
+      ],
+      labels: clusterLabels(spec.clusterName, "config", node.name),
+    });
     this.container = new docker.Container(node.name, {
       name: node.name,
       hostname: node.name,
@@ -100,12 +120,7 @@ export class PatroniNode extends pulumi.ComponentResource {
         upload(`${PATHS.scriptsDir}/patroni-health.sh`, haScript("patroni-health.sh"), "0755"),
         upload(`${PATHS.scriptsDir}/patroni-post-bootstrap.sh`, haScript("patroni-post-bootstrap.sh"), "0755"),
         upload(`${PATHS.scriptsDir}/patroni-callback.sh`, haScript("patroni-callback.sh"), "0755"),
-        upload(HA_PATHS.patroniConf, renderPatroniYml(spec, args.etcd, node)),
-        upload(PATHS.caCert, args.caCertPem),
-        upload(PATHS.serverCert, args.serverKeyPair.certPem),
-        upload(PATHS.replicationCert, args.replicationClient.certPem),
-        upload(HA_PATHS.rewindCert, args.rewindClient.certPem),
-        upload(HA_PATHS.etcdClientCert, args.etcdClient.certPem),
+        upload(`${PATHS.scriptsDir}/patroni-rollout.py`, haScript("patroni-rollout.py"), "0755"),
         ...(spec.restore ? [
           upload(`${PATHS.scriptsDir}/patroni-restore.sh`, haScript("patroni-restore.sh"), "0755"),
           upload(RESTORE_SOURCE.conf, renderRestorePgbackrestConf({
@@ -113,16 +128,13 @@ export class PatroniNode extends pulumi.ComponentResource {
             purpose: "pg-ha:restoreFrom, the bootstrap of this cluster from another's backup",
           })),
         ] : []),
-        ...(args.backup ? [
-          upload(BACKUP_PATHS.conf, renderNodePgbackrestConf(spec, node)),
-          upload(BACKUP_PATHS.nodeClientCert, args.backup.nodeClient.certPem),
-        ] : []),
       ],
       volumes: [
         { volumeName: this.dataVolume.name, containerPath: layout.mountPath },
         // pg-ha:restoreFrom: the source cluster's repository, read-only, so the source stays as it is.
         ...(spec.restore ? [{ volumeName: spec.restore.repositoryVolume, containerPath: RESTORE_SOURCE.repo, readOnly: true }] : []),
         secrets.volume,
+        live.volume,
       ],
       networksAdvanced: [{ name: args.networkName, aliases: [node.name], ipv4Address: args.ipv4Address }],
       healthcheck: healthcheck(`${PATHS.scriptsDir}/patroni-health.sh`, PATRONI_WAIT_SECONDS),
@@ -139,7 +151,7 @@ export class PatroniNode extends pulumi.ComponentResource {
       labels: [...labels, secrets.label],
       ...REAPING_INIT,
       ...LOG_OPTIONS,
-    }, { parent: this, deleteBeforeReplace: true });
+    }, { parent: this, deleteBeforeReplace: true, dependsOn: [live.writer] });
     this.registerOutputs({ name: node.name });
   }
 }

@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { ClusterSpec } from "../spec";
 import { renderPgbouncerIni, renderUserlist, script, type Verifiers } from "../config-templates/render";
 import { clusterLabels, healthcheck, LOG_OPTIONS, REAPING_INIT, upload } from "./container-defaults";
+import { liveConfig, livePath } from "./live-config";
 import { secretFiles } from "./secret-files";
 import type { KeyPair } from "./tls";
 import { PATHS, PGBOUNCER_PORT, pgbouncerName } from "../topology";
@@ -41,6 +42,17 @@ export class PgBouncer extends pulumi.ComponentResource {
       ],
       labels: clusterLabels(spec.clusterName, "secrets", containerName),
     });
+    // pgbouncer.ini and the certificates: a change is applied by RELOAD, no client is dropped.
+    const live = liveConfig(this, {
+      owner: containerName,
+      image: args.image,
+      files: [
+        upload(livePath(PATHS.pgbouncerIni), renderPgbouncerIni(spec)),
+        upload(livePath(PATHS.caCert), args.caCertPem),
+        upload(livePath(PATHS.serverCert), args.serverKeyPair.certPem),
+      ],
+      labels: clusterLabels(spec.clusterName, "config", containerName),
+    });
 
     this.container = new docker.Container(name, {
       name: containerName,
@@ -54,11 +66,8 @@ export class PgBouncer extends pulumi.ComponentResource {
         upload(`${PATHS.scriptsDir}/common.sh`, script("common.sh")),
         upload(`${PATHS.scriptsDir}/pgbouncer-start.sh`, script("pgbouncer-start.sh"), "0755"),
         upload(`${PATHS.scriptsDir}/pgbouncer-health.sh`, script("pgbouncer-health.sh"), "0755"),
-        upload(PATHS.pgbouncerIni, renderPgbouncerIni(spec)),
-        upload(PATHS.caCert, args.caCertPem),
-        upload(PATHS.serverCert, args.serverKeyPair.certPem),
       ],
-      volumes: [secrets.volume],
+      volumes: [secrets.volume, live.volume],
       networksAdvanced: [{ name: args.networkName, aliases: [containerName] }],
       // The read-only port reaches the same listener; clients pick <db>_ro as the database.
       ports: hostPorts.map((external) => ({ internal: PGBOUNCER_PORT, external, ip: publish.address })),
@@ -74,7 +83,7 @@ export class PgBouncer extends pulumi.ComponentResource {
       labels: [...clusterLabels(spec.clusterName, "pgbouncer", containerName), secrets.label],
       ...REAPING_INIT,
       ...LOG_OPTIONS,
-    }, { parent: this, deleteBeforeReplace: true, dependsOn: args.servers });
+    }, { parent: this, deleteBeforeReplace: true, dependsOn: [...args.servers, live.writer] });
     this.registerOutputs({ containerName: this.container.name });
   }
 }

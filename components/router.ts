@@ -7,8 +7,10 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { ClusterSpec } from "../spec";
 import { HA_PATHS, haScript, type HaMember, renderHaproxyCfg, renderHaproxyCredentials, ROUTER_PORTS } from "../config-templates/render-ha";
+import { script } from "../config-templates/render";
 import { PATHS } from "../topology";
 import { clusterLabels, healthcheck, SMALL_SERVICE, upload } from "./container-defaults";
+import { liveConfig, livePath } from "./live-config";
 import { secretFiles } from "./secret-files";
 
 export interface RouterArgs {
@@ -43,21 +45,30 @@ export class Router extends pulumi.ComponentResource {
     const ports: docker.types.input.ContainerPort[] = [];
     if (publish?.readWritePort !== undefined) ports.push({ internal: ROUTER_PORTS.readWrite, external: publish.readWritePort, ip: publish.address });
     if (publish?.readOnlyPort !== undefined) ports.push({ internal: ROUTER_PORTS.readOnly, external: publish.readOnlyPort, ip: publish.address });
+    // haproxy.cfg and the CA: a change is applied by a master reload, no session is cut.
+    const live = liveConfig(this, {
+      owner: args.name,
+      image: args.image,
+      files: [
+        upload(livePath(HA_PATHS.haproxyConf), renderHaproxyCfg(spec, args.nodes)),
+        upload(livePath(PATHS.caCert), args.caCertPem),
+      ],
+      labels: clusterLabels(spec.clusterName, "config", args.name),
+    });
     this.container = new docker.Container(args.name, {
       name: args.name,
       hostname: args.name,
       image: args.image,
       // Started as root to read the root-only credentials; HAProxy then drops to its own user.
       user: "0",
-      entrypoints: ["haproxy"],
-      // -W: master-worker, so a reload never drops the listeners; files are read in this order.
-      command: ["-W", "-db", "-f", HA_PATHS.haproxyCredentials, "-f", HA_PATHS.haproxyConf],
+      entrypoints: [`${PATHS.scriptsDir}/haproxy-start.sh`],
+      command: [],
       uploads: [
-        upload(HA_PATHS.haproxyConf, renderHaproxyCfg(spec, args.nodes)),
-        upload(PATHS.caCert, args.caCertPem),
+        upload(`${PATHS.scriptsDir}/common.sh`, script("common.sh")),
+        upload(`${PATHS.scriptsDir}/haproxy-start.sh`, haScript("haproxy-start.sh"), "0755"),
         upload(`${PATHS.scriptsDir}/haproxy-health.sh`, haScript("haproxy-health.sh"), "0755"),
       ],
-      volumes: [secrets.volume],
+      volumes: [secrets.volume, live.volume],
       networksAdvanced: [{ name: args.networkName, aliases: [args.name], ipv4Address: args.ipv4Address }],
       ports,
       healthcheck: healthcheck(`${PATHS.scriptsDir}/haproxy-health.sh`, 30),
@@ -67,7 +78,7 @@ export class Router extends pulumi.ComponentResource {
       stopSignal: "SIGUSR1",
       labels: [...labels, secrets.label],
       ...SMALL_SERVICE,
-    }, { parent: this, deleteBeforeReplace: true });
+    }, { parent: this, deleteBeforeReplace: true, dependsOn: [live.writer] });
     this.registerOutputs({ name: args.name });
   }
 }

@@ -2,15 +2,15 @@
  * A container's secret files, kept out of its own `uploads`. The engine marks a whole array
  * property secret when any element of it is secret, so keys and verifiers in the same `uploads`
  * as the rendered configs would show every config change in `pulumi preview --diff` as
- * `[secret]`. Instead they go into a volume of their own, written by a container that is created
- * and never started; the server mounts that volume read-only. The server carries the writer's id
- * as a label, so a changed secret still replaces the server (and the preview names it a label
- * change, never showing the secret).
+ * `[secret]`. Instead a created-only writer puts them in a volume of their own (files-writer.ts).
+ * The server carries the writer's id as a label, so a changed secret still replaces the server
+ * (and the preview names it a label change, never showing the secret).
  */
 import * as path from "path";
-import * as docker from "@pulumi/docker";
+import type * as docker from "@pulumi/docker";
 import type * as pulumi from "@pulumi/pulumi";
-import { REAPING_INIT, type Upload } from "./container-defaults";
+import type { Upload } from "./container-defaults";
+import { filesWriter } from "./files-writer";
 
 export interface SecretFilesArgs {
   /** Name of the container the files are for; the volume and the writer are named after it. */
@@ -30,22 +30,6 @@ export interface SecretMount {
 
 export function secretFiles(parent: pulumi.Resource, args: SecretFilesArgs): SecretMount {
   const directory = path.posix.dirname(args.files[0].file as string);
-  const name = `${args.owner}-secrets`;
-  const volume = new docker.Volume(name, { name, labels: args.labels }, { parent });
-  const writer = new docker.Container(name, {
-    name,
-    image: args.image,
-    start: false,
-    // A created-only container reads back as stopped; must_run would then plan an update on every up.
-    mustRun: false,
-    volumes: [{ volumeName: volume.name, containerPath: directory }],
-    uploads: args.files,
-    labels: args.labels,
-    // Never started, but were it ever, no process of it would be PID 1 either.
-    ...REAPING_INIT,
-  }, { parent, deleteBeforeReplace: true });
-  return {
-    volume: { volumeName: volume.name, containerPath: directory, readOnly: true },
-    label: { label: "pgha.secrets-writer", value: writer.id },
-  };
+  const { volume, writer } = filesWriter(parent, { name: `${args.owner}-secrets`, image: args.image, directory, files: args.files, labels: args.labels });
+  return { volume, label: { label: "pgha.secrets-writer", value: writer.id } };
 }

@@ -41,3 +41,31 @@ pgha_install_secret() {
   chmod 0600 "$_dest.tmp"
   mv "$_dest.tmp" "$_dest"
 }
+
+# The live configuration: a volume the container mounts read-only, written by a created-only
+# writer container that `pulumi up` replaces when a file changes. The server is not replaced;
+# pgha_watch_live notices the change and reloads it.
+PGHA_LIVE=/etc/pg-ha/live
+
+# A checksum of every file under DIR (names and contents), to notice a change.
+pgha_tree_sum() {
+  find "$1" -type f 2>/dev/null | LC_ALL=C sort | while read -r _f; do echo "$_f"; cat "$_f"; done | cksum
+}
+
+# Runs COMMAND... whenever the files under DIR change: polled every 1 s, and acted on only once
+# the new content has stayed the same for one more poll, so a file the writer is still unpacking
+# is never read half-written. Runs until the container stops; call it in the background.
+pgha_watch_live() {
+  _dir=$1; shift
+  _applied=$(pgha_tree_sum "$_dir")
+  _seen=$_applied
+  while :; do
+    sleep 1
+    _now=$(pgha_tree_sum "$_dir")
+    if [ "$_now" != "$_seen" ]; then _seen=$_now; continue; fi
+    if [ "$_now" != "$_applied" ]; then
+      pgha_log "the live configuration in $_dir changed: applying it by reload"
+      if "$@"; then _applied=$_now; else pgha_log "applying the live configuration failed; trying again in 1 s"; fi
+    fi
+  done
+}

@@ -29,6 +29,12 @@ if [ "$(id -u)" = 0 ]; then
     install -d -o postgres -g postgres -m 0700 "$PGHA_RUN/restore-source.d"
     pgha_install_secret "$PGHA_SECRETS/restore-source-cipher.conf" "$PGHA_RUN/restore-source.d/cipher.conf" postgres
   fi
+  # patroni.yml, the certificates and pgbackrest.conf live in the live configuration volume; the
+  # usual paths read through to it, so a rewritten file is what every reader sees next.
+  ln -sfn "$PGHA_LIVE/tls" /etc/pg-ha/tls
+  for file in patroni.yml pgbackrest.conf; do
+    if [ -f "$PGHA_LIVE/$file" ]; then ln -sf "$PGHA_LIVE/$file" "/etc/pg-ha/$file"; fi
+  done
   cp /etc/pg-ha/patroni.yml "$PATRONI_DIR/10-patroni.yml"
   pgha_install_secret "$PGHA_SECRETS/patroni-secrets.yml" "$PATRONI_DIR/20-secrets.yml" postgres
   chown postgres:postgres "$PATRONI_DIR/10-patroni.yml"
@@ -47,5 +53,27 @@ if [ -f "$PGBACKREST_CONF" ]; then
     done
   ) &
 fi
+
+# A rewritten live configuration: Patroni reloads its own (SIGHUP: parameters, pg_hba, the REST
+# API's certificate) and PostgreSQL re-reads its certificates (SIGHUP to the postmaster). After
+# the exec below, $$ is Patroni.
+pgha_patroni_reload() {
+  cp /etc/pg-ha/patroni.yml "$PATRONI_DIR/10-patroni.yml.new"
+  mv "$PATRONI_DIR/10-patroni.yml.new" "$PATRONI_DIR/10-patroni.yml"
+  kill -HUP $$
+  if [ -f "$PGDATA/postmaster.pid" ]; then kill -HUP "$(head -n 1 "$PGDATA/postmaster.pid")" 2>/dev/null || true; fi
+}
+pgha_watch_live "$PGHA_LIVE" pgha_patroni_reload &
+
+# The leader applies cluster-wide settings and rolls restarts (patroni-rollout.py); restarted
+# whenever it exits.
+(
+  while :; do
+    rc=0
+    python3 /usr/local/lib/pg-ha/patroni-rollout.py "$PATRONI_DIR" || rc=$?
+    pgha_log "patroni-rollout.py exited ($rc); restarting in 5 s"
+    sleep 5
+  done
+) &
 
 exec patroni "$PATRONI_DIR"

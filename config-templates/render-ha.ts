@@ -64,13 +64,15 @@ export const MAXIMUM_LAG_ON_FAILOVER_BYTES = 1024 * 1024;
 /** The read-only port serves replicas at most this far behind (one WAL segment). */
 export const READ_ONLY_MAX_LAG_BYTES = 16 * 1024 * 1024;
 /**
- * HAProxy's checks: every second, every half second while a state is changing; out after 3
- * failures (a demoted primary's clients are cut within ~1.5 s of Patroni reporting it), back
- * after one success (only the lock holder answers 200 on /primary, so one answer is proof). A
+ * HAProxy's checks: every second, every half second while a state is changing and on a node
+ * that is out (so a newly promoted primary is in within half a second: with rise 1 there is no
+ * transition to speed up); out after 3 failures (a demoted primary's clients are cut within
+ * ~1.5 s of Patroni reporting it), back after one success (only the lock holder answers 200 on
+ * /primary, so one answer is proof). A
  * check may take 4 s: Patroni's REST API answers slowly on a loaded host, and a check that timed
  * out on a healthy primary would cut every session on it.
  */
-export const ROUTER_CHECKS = { inter: "1s", fastInter: "500ms", downInter: "2s", fall: 3, rise: 1, timeout: "4s" } as const;
+export const ROUTER_CHECKS = { inter: "1s", fastInter: "500ms", downInter: "500ms", fall: 3, rise: 1, timeout: "4s" } as const;
 
 /** Parameters PostgreSQL needs equal on every member; Patroni reads them from etcd only. */
 export const PATRONI_CLUSTER_PARAMETERS = [
@@ -271,6 +273,6 @@ export function renderHaproxyCredentials(restPassword: string): string {
 }
 
 /** The start-up and health scripts of the HA containers, uploaded unchanged. */
-export function haScript(name: "patroni-start.sh" | "patroni-health.sh" | "patroni-post-bootstrap.sh" | "patroni-callback.sh" | "patroni-restore.sh" | "etcd-health.sh" | "haproxy-health.sh"): string {
+export function haScript(name: "patroni-start.sh" | "patroni-health.sh" | "patroni-post-bootstrap.sh" | "patroni-callback.sh" | "patroni-restore.sh" | "patroni-rollout.py" | "haproxy-start.sh" | "etcd-health.sh" | "haproxy-health.sh"): string {
   return fs.readFileSync(path.join(__dirname, name), "utf8");
 }

@@ -89,7 +89,8 @@ describe("dev: a second up", () => {
 
   test("a maxConnections change previews as the changed line of postgresql.conf, with no secret shown", async () => {
     const preview = await run(DEV, { "pg-ha:maxConnections": "80" }, { preview: true });
-    expect(changed(preview.steps).sort()).toEqual(["replace pgha-plan-pgbouncer", "replace pgha-plan-primary", "replace pgha-plan-replica-1"]);
+    // PgBouncer's pool limits follow max_connections: its pgbouncer.ini is live configuration, rewritten and reloaded.
+    expect(changed(preview.steps).sort()).toEqual(["replace pgha-plan-pgbouncer-config", "replace pgha-plan-primary", "replace pgha-plan-replica-1"]);
     const text = formatPlan(preview.steps, "dev", true);
     expect(text).toContain("~ [/etc/pg-ha/postgresql.conf].content:");
     expect(text).toContain("- max_connections = 70");

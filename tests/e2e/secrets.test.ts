@@ -34,6 +34,9 @@ const REST_SECRET_COPY = `${PATRONI_CONFIG_DIR}/20-secrets.yml`;
 const CIPHER_UPLOAD = "/etc/pg-ha/secrets/pgbackrest-cipher.conf";
 const CIPHER_COPY = "/run/pg-ha/pgbackrest.d/cipher.conf";
 
+/** Roles whose servers reload a rewritten live configuration (components/live-config.ts). */
+const LIVE_ROLES = ["postgres", "router", "pgbouncer"];
+
 let cluster: DeployedCluster;
 /** Role -> generated password, as the executor generated it; "patroni-rest" is the REST API's, "backup-cipher" the repository's passphrase. */
 let passwords: Record<string, string>;
@@ -114,19 +117,23 @@ test("every container of the topology is searched: Patroni nodes, etcd, router, 
   expect(byRole("router")).toEqual([`${shape.clusterName}-router`]);
   expect(byRole("pgbouncer")).toEqual([cluster.pgbouncer]);
   expect(byRole("backup")).toEqual([`${shape.clusterName}-backup`]);
-  // Each running container has its secret writer, created and never started.
-  expect(containers).toEqual(running.flatMap((n) => [n.name, `${n.name}-secrets`]).sort());
+  // Each running container has its secret writer, and each that reloads its files (nodes, router,
+  // PgBouncer) the writer of its live configuration: created, never started.
+  const writers = (n: { name: string; role: string }) => [`${n.name}-secrets`, ...(LIVE_ROLES.includes(n.role) ? [`${n.name}-config`] : [])];
+  expect(containers).toEqual(running.flatMap((n) => [n.name, ...writers(n)]).sort());
   for (const n of running) {
-    expect(await docker("inspect", "-f", "{{.State.Status}} {{.State.StartedAt}}", `${n.name}-secrets`)).toBe("created 0001-01-01T00:00:00Z");
+    for (const writer of writers(n)) expect(await docker("inspect", "-f", "{{.State.Status}} {{.State.StartedAt}}", writer)).toBe("created 0001-01-01T00:00:00Z");
     expect(await docker("inspect", "-f", "{{.State.Status}}", n.name)).toBe("running");
   }
 });
 
 test("no password in `docker inspect` of any container (secret writers included), nor of the network and volumes", async () => {
   const volumes = (await docker("volume", "ls", "-q", "--filter", `label=pgha.cluster=${shape.clusterName}`)).split("\n").filter(Boolean).sort();
-  // Each node's and etcd member's data, the backup repository, and each running container's secret files.
+  // Each node's and etcd member's data, the backup repository, each running container's secret
+  // files, and the live configuration of the nodes, the router and PgBouncer.
   const etcdMembers = running.filter((n) => n.role === "etcd").length;
-  expect(volumes.length).toBe(cluster.members.length + etcdMembers + 1 + running.length);
+  const live = running.filter((n) => LIVE_ROLES.includes(n.role)).length;
+  expect(volumes.length).toBe(cluster.members.length + etcdMembers + 1 + running.length + live);
   for (const n of running) expect(volumes).toContain(`${n.name}-secrets`);
   const inspected = [
     await docker("inspect", ...containers),

@@ -41,8 +41,17 @@ function dependencies(r: Registration): { type: string; name: string }[] {
 }
 
 /** The running containers: every container but the created-only writers of secret files. */
+/** Servers only: not the created-only writers of their secrets (`-secrets`) and live configuration (`-config`). */
 function servers<T extends { name: string }>(containers: T[]): T[] {
-  return containers.filter((c) => !c.name.endsWith("-secrets"));
+  return containers.filter((c) => !c.name.endsWith("-secrets") && !c.name.endsWith("-config"));
+}
+
+/**
+ * A file a server reads from its live configuration (pgbouncer.ini, patroni.yml, haproxy.cfg, the
+ * certificates), by its usual path: the writer `<server>-config` uploads it under /etc/pg-ha/live.
+ */
+function liveFile(run: ProgramRun, server: string, file: string): string | undefined {
+  return containerInputs(run, `${server}-config`).uploads.find((u: any) => u.file === file.replace("/etc/pg-ha/", "/etc/pg-ha/live/"))?.content;
 }
 
 function containerInputs(run: ProgramRun, name: string): Record<string, any> {
@@ -94,6 +103,8 @@ describe.each([
   const repository = `${cluster}-backup-repo`;
   const cipherPass = `Pw-${backup}-cipher-pass`;
   const containers = [...etcd, backup, ...nodes, router, pooler];
+  /** Servers that reload a rewritten live configuration instead of being replaced. */
+  const reloading = [...nodes, router, pooler];
   const roleOf = (name: string): Role =>
     etcd.includes(name) ? "etcd" : nodes.includes(name) ? "patroni" : name === backup ? "backup" : name === router ? "router" : "pgbouncer";
   const base = ipNumber(subnet.split("/")[0]);
@@ -106,12 +117,13 @@ describe.each([
     regs = await registrations(stackConfig(stack));
   });
 
-  test("creates the etcd members, the Patroni nodes, the backup repository host, the router and PgBouncer, each with its secrets writer; a data volume per node and etcd member plus the backup repository, no shared WAL archive", () => {
+  test("creates the etcd members, the Patroni nodes, the backup repository host, the router and PgBouncer, each with its secrets writer, the nodes, router and PgBouncer with a live configuration writer; a data volume per node and etcd member plus the backup repository, no shared WAL archive", () => {
     expect(servers(byType(run, CONTAINER)).map((c) => c.name)).toEqual(containers);
     expect(byType(run, CONTAINER).map((c) => c.name).filter((n) => n.endsWith("-secrets")).sort()).toEqual(containers.map((c) => `${c}-secrets`).sort());
+    expect(byType(run, CONTAINER).map((c) => c.name).filter((n) => n.endsWith("-config")).sort()).toEqual(reloading.map((c) => `${c}-config`).sort());
     expect(byType(run, "docker:index/network:Network")).toHaveLength(1);
     expect(byType(run, VOLUME).map((v) => v.inputs.name).sort()).toEqual(
-      [...nodes.map((n) => `${n}-data`), ...etcd.map((m) => `${m}-data`), repository, ...containers.map((c) => `${c}-secrets`)].sort(),
+      [...nodes.map((n) => `${n}-data`), ...etcd.map((m) => `${m}-data`), repository, ...containers.map((c) => `${c}-secrets`), ...reloading.map((c) => `${c}-config`)].sort(),
     );
     // app, monitor and the two PgBouncer consoles, Patroni's REST API, and the repository's passphrase.
     expect(byType(run, "random:index/randomPassword:RandomPassword").map((p) => p.name)).toEqual(expect.arrayContaining([`${backup}-cipher-pass`]));
@@ -165,12 +177,12 @@ describe.each([
 
   test("containers are deleted before they are replaced (fixed names, addresses, ports, one server per volume)", () => {
     const containerRegs = regs.filter((r) => r.type === CONTAINER);
-    expect(containerRegs).toHaveLength(2 * containers.length);
+    expect(containerRegs).toHaveLength(2 * containers.length + reloading.length);
     for (const r of containerRegs) expect({ name: r.name, deleteBeforeReplace: r.opts.deleteBeforeReplace }).toEqual({ name: r.name, deleteBeforeReplace: true });
   });
 
   test(`data volumes are retained; each node's and the backup repository are ${stack === "prod" ? "" : "not "}protected, the etcd members' never`, () => {
-    const volumes = regs.filter((r) => r.type === VOLUME && !r.name.endsWith("-secrets"));
+    const volumes = regs.filter((r) => r.type === VOLUME && !r.name.endsWith("-secrets") && !r.name.endsWith("-config"));
     expect(volumes).toHaveLength(nodeCount + etcdCount + 1);
     expect(volumes.map((r) => r.name)).toContain(repository);
     for (const r of volumes) {
@@ -235,7 +247,9 @@ describe.each([
     // Beside the nodes, not after them: a new replica already asks it for WAL; its scheduler creates the stanza once a primary answers.
     expect(dependencies(reg("pg-ha:backup:BackupRepository", backup))).toEqual([]);
     expect(dependencies(reg(CONTAINER, backup))).toEqual([]);
-    expect(dependencies(reg(CONTAINER, pooler))).toEqual([{ type: "pg-ha:ha:Router", name: router }]);
+    // And every server after the writer of its live configuration, whose files it needs at its first start.
+    expect(dependencies(reg(CONTAINER, pooler))).toEqual([{ type: "pg-ha:ha:Router", name: router }, { type: CONTAINER, name: `${pooler}-config` }]);
+    for (const name of [...nodes, router]) expect(dependencies(reg(CONTAINER, name))).toEqual([{ type: CONTAINER, name: `${name}-config` }]);
     for (const m of etcd) expect(dependencies(reg("pg-ha:ha:EtcdMember", m))).toEqual([]);
   });
 
@@ -266,7 +280,7 @@ describe.each([
 
   test("every container runs under Docker's init, which reaps orphans, so no server is PID 1", () => {
     const all = byType(run, CONTAINER);
-    expect(all).toHaveLength(2 * containers.length);
+    expect(all).toHaveLength(2 * containers.length + reloading.length);
     for (const c of all) expect(unwrapSecrets(c.inputs)).toMatchObject({ name: c.name, init: true });
   });
 
@@ -291,6 +305,7 @@ describe.each([
       expect(c.volumes).toEqual([
         { volumeName: `${name}-data`, containerPath: "/var/lib/postgresql" },
         { volumeName: `${name}-secrets`, containerPath: "/etc/pg-ha/secrets", readOnly: true },
+        { volumeName: `${name}-config`, containerPath: "/etc/pg-ha/live", readOnly: true },
       ]);
       // No role in the environment: which node is primary is Patroni's run-time decision.
       expect(c.envs).toEqual(["PGDATA=/var/lib/postgresql/18/docker"]);
@@ -393,7 +408,7 @@ describe.each([
     const reconcile = writer.uploads.find((u: any) => u.file === "/etc/pg-ha/secrets/reconcile.sql");
     expect(reconcile.content).toMatch(/ALTER ROLE app WITH LOGIN .* PASSWORD 'SCRAM-SHA-256\$4096:/);
     expect(writer.uploads.find((u: any) => u.file === "/etc/pg-ha/secrets/patroni-secrets.yml").content).toContain(`Pw-${cluster}-patroni-patroni-rest-password`);
-    const conf = containerInputs(run, nodes[0]).uploads.find((u: any) => u.file === "/etc/pg-ha/patroni.yml");
+    const conf = containerInputs(run, `${nodes[0]}-config`).uploads.find((u: any) => u.file === "/etc/pg-ha/live/patroni.yml");
     expect(conf.content).toContain(`name: ${nodes[0]}`);
     expect(conf.content).toMatch(/^\s+ssl_min_protocol_version: ["']?TLSv1\.3["']?$/m);
     expect(conf.contentBase64).toBeUndefined();
@@ -429,8 +444,8 @@ describe.each([
   test("nodes archive WAL through pgBackRest to the repository host, every archive_timeout (60 s), and read it back from there", () => {
     const pgbackrest = `pgbackrest --config=/etc/pg-ha/pgbackrest.conf --stanza=${cluster}`;
     for (const name of nodes) {
-      const c = containerInputs(run, name);
-      const file = (path: string) => c.uploads.find((u: any) => u.file === path)?.content as string | undefined;
+      const c = containerInputs(run, `${name}-config`);
+      const file = (path: string) => c.uploads.find((u: any) => u.file === path.replace("/etc/pg-ha/", "/etc/pg-ha/live/"))?.content as string | undefined;
       const patroni = parse(file("/etc/pg-ha/patroni.yml")!);
       expect({ name, parameters: patroni.postgresql.parameters }).toEqual({
         name, parameters: expect.objectContaining({ archive_mode: "on", archive_timeout: "60s", archive_command: `${pgbackrest} archive-push %p` }),
@@ -492,7 +507,7 @@ describe.each([
     expect(byType(run, CONTAINER).map((c) => c.name).filter((n) => n.endsWith("-secrets")).sort()).toEqual(containers.map((c) => `${c}-secrets`).sort());
     expect(byType(run, VOLUME).map((v) => v.inputs.name).sort()).toEqual(
       [...containers.filter((c) => !c.endsWith("pgbouncer")).map((c) => `${c}-data`), `pgha-${stack}-wal-archive`,
-        ...containers.map((c) => `${c}-secrets`)].sort(),
+        ...containers.map((c) => `${c}-secrets`), `pgha-${stack}-pgbouncer-config`].sort(),
     );
     expect(byType(run, "random:index/randomPassword:RandomPassword")).toHaveLength(4);
     expect(byType(run, "tls:index/locallySignedCert:LocallySignedCert")).toHaveLength(replicas + 3);
@@ -511,7 +526,7 @@ describe.each([
   });
 
   test(`data volumes are retained; the primary's and the WAL archive are ${stack === "prod" ? "" : "not "}protected`, () => {
-    const volumes = regs.filter((r) => r.type === VOLUME && !r.name.endsWith("-secrets"));
+    const volumes = regs.filter((r) => r.type === VOLUME && !r.name.endsWith("-secrets") && !r.name.endsWith("-config"));
     expect(volumes).toHaveLength(replicas + 2);
     for (const r of volumes) {
       expect({ name: r.name, retainOnDelete: r.opts.retainOnDelete }).toEqual({ name: r.name, retainOnDelete: true });
@@ -524,7 +539,7 @@ describe.each([
   test("replicas start after the primary is healthy; PgBouncer after every server", () => {
     const reg = (name: string) => regs.find((r) => r.type === CONTAINER && r.name === name)!;
     for (const c of containers.filter((c) => c.includes("replica"))) expect(dependencies(reg(c))).toEqual([{ type: CONTAINER, name: containers[0] }]);
-    expect(dependencies(reg(`pgha-${stack}-pgbouncer`))).toEqual(containers.slice(0, -1).map((name) => ({ type: CONTAINER, name })));
+    expect(dependencies(reg(`pgha-${stack}-pgbouncer`))).toEqual([...containers.slice(0, -1), `pgha-${stack}-pgbouncer-config`].map((name) => ({ type: CONTAINER, name })));
   });
 
   test("the primary carries its role and mounts the WAL archive writable, archiving into it; replicas mount it read-only and read from it", () => {
@@ -556,7 +571,7 @@ describe.each([
     expect(run.outputs.nodes).toEqual(containers.map((name) => ({
       name, role: name.endsWith("primary") ? "primary" : name.endsWith("pgbouncer") ? "pgbouncer" : "replica",
     })));
-    const ini = containerInputs(run, `pgha-${stack}-pgbouncer`).uploads.find((u: any) => u.file === "/etc/pg-ha/pgbouncer.ini").content;
+    const ini = liveFile(run, `pgha-${stack}-pgbouncer`, "/etc/pg-ha/pgbouncer.ini")!;
     expect(ini).toContain(`app = host=pgha-${stack}-primary port=5432 dbname=app`);
     expect(ini).toContain(`app_ro = host=${containers.filter((c) => c.includes("replica")).join(",")} port=5432 dbname=app`);
   });
@@ -628,22 +643,22 @@ test("a single-node cluster: with Patroni one node behind the router; without, r
   // The backup host backs up the one node there is.
   const backupConf = containerInputs(run, "pgha-dev-backup").uploads.find((u: any) => u.file === "/etc/pg-ha/pgbackrest.conf").content;
   expect([...backupConf.matchAll(/^pg(\d+)-host=(\S+)$/gm)].map((m: RegExpMatchArray) => m[2])).toEqual(["172.30.10.11"]);
-  const ini = containerInputs(run, "pgha-dev-pgbouncer").uploads.find((u: any) => u.file === "/etc/pg-ha/pgbouncer.ini").content;
+  const ini = liveFile(run, "pgha-dev-pgbouncer", "/etc/pg-ha/pgbouncer.ini")!;
   expect(ini).toContain("app = host=pgha-dev-router port=5000 dbname=app");
   expect(ini).toContain("app_ro = host=pgha-dev-router port=5001 dbname=app");
-  const cfg = containerInputs(run, "pgha-dev-router").uploads.find((u: any) => u.file === "/etc/pg-ha/haproxy.cfg").content;
+  const cfg = liveFile(run, "pgha-dev-router", "/etc/pg-ha/haproxy.cfg")!;
   expect([...cfg.matchAll(/^\s+server (\S+) /gm)].map((m: RegExpMatchArray) => m[1])).toEqual(["pgha-dev-node-1", "pgha-dev-node-1", "pgha-dev-node-1-primary"]);
 
   const fixed = await runProgram({ ...fixedPrimaryConfig("dev"), "pg-ha:replicas": "0" });
   expect(servers(byType(fixed, CONTAINER)).map((c) => c.name)).toEqual(["pgha-dev-primary", "pgha-dev-pgbouncer"]);
-  const fixedIni = containerInputs(fixed, "pgha-dev-pgbouncer").uploads.find((u: any) => u.file === "/etc/pg-ha/pgbouncer.ini").content;
+  const fixedIni = liveFile(fixed, "pgha-dev-pgbouncer", "/etc/pg-ha/pgbouncer.ini")!;
   expect(fixedIni).toContain("app_ro = host=pgha-dev-primary port=5432 dbname=app");
 });
 
 test("with pg-ha:walArchiving = false there is no backup host, repository, passphrase or archiving; the Patroni nodes get no pgBackRest files", async () => {
   const run = await runProgram({ ...stackConfig("dev"), "pg-ha:walArchiving": "false" });
   expect(servers(byType(run, CONTAINER)).map((c) => c.name)).toEqual(["pgha-dev-etcd-1", "pgha-dev-node-1", "pgha-dev-node-2", "pgha-dev-router", "pgha-dev-pgbouncer"]);
-  expect(byType(run, VOLUME).map((v) => v.inputs.name).filter((n: string) => !n.endsWith("-secrets")).sort()).toEqual(
+  expect(byType(run, VOLUME).map((v) => v.inputs.name).filter((n: string) => !n.endsWith("-secrets") && !n.endsWith("-config")).sort()).toEqual(
     ["pgha-dev-etcd-1-data", "pgha-dev-node-1-data", "pgha-dev-node-2-data"],
   );
   expect(byType(run, "random:index/randomPassword:RandomPassword").map((p) => p.name)).not.toContain("pgha-dev-backup-cipher-pass");
@@ -655,10 +670,10 @@ test("with pg-ha:walArchiving = false there is no backup host, repository, passp
   expect((run.outputs.nodes as { role: string }[]).map((n) => n.role)).not.toContain("backup");
   for (const name of ["pgha-dev-node-1", "pgha-dev-node-2"]) {
     const c = containerInputs(run, name);
-    expect(c.volumes.map((v: any) => v.containerPath)).toEqual(["/var/lib/postgresql", "/etc/pg-ha/secrets"]);
-    expect(c.uploads.map((u: any) => u.file)).not.toContain("/etc/pg-ha/pgbackrest.conf");
+    expect(c.volumes.map((v: any) => v.containerPath)).toEqual(["/var/lib/postgresql", "/etc/pg-ha/secrets", "/etc/pg-ha/live"]);
+    expect(liveFile(run, name, "/etc/pg-ha/pgbackrest.conf")).toBeUndefined();
     expect(containerInputs(run, `${name}-secrets`).uploads.map((u: any) => u.file)).not.toContain("/etc/pg-ha/secrets/backup-node-client.key");
-    const patroni = parse(c.uploads.find((u: any) => u.file === "/etc/pg-ha/patroni.yml").content);
+    const patroni = parse(liveFile(run, name, "/etc/pg-ha/patroni.yml")!);
     expect(patroni.postgresql.parameters.archive_mode).toBe("off");
     expect(patroni.postgresql.parameters.archive_command).toBeUndefined();
     expect(patroni.postgresql.recovery_conf).toBeUndefined();
@@ -680,7 +695,7 @@ test("pg-ha:restoreFrom: the nodes mount the source repository read-only, Patron
     const c = containerInputs(run, name);
     expect(c.volumes).toContainEqual({ volumeName: "pgha-prod-backup-repo", containerPath: "/var/lib/pg-ha/restore-source", readOnly: true });
     const file = (path: string) => c.uploads.find((u: any) => u.file === path)?.content as string | undefined;
-    const patroni = parse(file("/etc/pg-ha/patroni.yml")!);
+    const patroni = parse(liveFile(run, name, "/etc/pg-ha/patroni.yml")!);
     expect(patroni.bootstrap.method).toBe("pgbackrest_restore");
     expect(patroni.bootstrap.pgbackrest_restore).toEqual({
       command: "/usr/local/lib/pg-ha/patroni-restore.sh --stanza=pgha-prod --type=time '--target=2026-01-02 02:04:05+00' --target-action=promote",
