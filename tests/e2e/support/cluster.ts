@@ -74,7 +74,7 @@ export const SUITE_DEFAULT_FAILOVER: FailoverMode = "none";
 export async function patroniMembers(
   anyNode: string | string[],
   deadlineMs = 180_000,
-): Promise<{ name: string; role: string; state: string; timeline?: number; lag?: number | string }[]> {
+): Promise<{ name: string; role: string; state: string; timeline?: number; lag?: number | string; pendingRestart: boolean }[]> {
   const nodes = Array.isArray(anyNode) ? anyNode : [anyNode];
   const until = Date.now() + deadlineMs;
   const failures: string[] = [];
@@ -90,6 +90,8 @@ export async function patroniMembers(
         name: String(m.Member), role: String(m.Role).toLowerCase(), state: String(m.State),
         timeline: m.TL === undefined || m.TL === "" ? undefined : Number(m.TL),
         lag: m["Lag in MB"] as number | string | undefined,
+        // A column patronictl adds only while some member waits for a restart ("*").
+        pendingRestart: Boolean(m["Pending restart"]),
       }));
     } catch (e) {
       const err = e as { killed?: boolean; message: string };

@@ -22,12 +22,36 @@ export class Loop {
   ok = 0;
   errors = 0;
   lastError = "";
+  /** When each statement was answered (ms since epoch), to find the longest gap. */
+  readonly times: number[] = [];
+  /** Most errors in a row: 1 means a client that retries once always succeeded. */
+  maxErrorStreak = 0;
+  private streak = 0;
   stopped = false;
   done: Promise<void> = Promise.resolve();
 
   async stop(): Promise<void> {
     this.stopped = true;
     await this.done;
+  }
+
+  succeeded(): void {
+    this.ok++;
+    this.times.push(Date.now());
+    this.streak = 0;
+  }
+
+  failed(e: unknown): void {
+    this.errors++;
+    this.lastError = (e as Error).message;
+    this.streak++;
+    this.maxErrorStreak = Math.max(this.maxErrorStreak, this.streak);
+  }
+
+  /** The longest time without an answer between FROM and TO (both ends count), ms. */
+  longestGap(from: number, to: number): number {
+    const points = [from, ...this.times.filter((t) => t > from && t < to), to];
+    return Math.max(...points.slice(1).map((t, i) => t - points[i]));
   }
 }
 
@@ -84,11 +108,10 @@ export class AckLedger {
           }
           const { rows } = await client.query("INSERT INTO drill_ledger (id, phase) VALUES ($1, $2) RETURNING host(inet_server_addr()) AS server", [id, phase]);
           this.acks.push({ id, sentAt, at: Date.now(), server: String(rows[0].server) });
-          loop.ok++;
+          loop.succeeded();
         } catch (e) {
           this.inDoubt.push(id);
-          loop.errors++;
-          loop.lastError = (e as Error).message;
+          loop.failed(e);
           await client?.end().catch(() => undefined);
           client = undefined;
           await sleep(200);
@@ -154,10 +177,9 @@ export function startReader(url: string, ca: string, intervalMs = 100, maxMs = 1
           await client.connect();
         }
         await client.query("SELECT max(id) FROM drill_ledger");
-        loop.ok++;
+        loop.succeeded();
       } catch (e) {
-        loop.errors++;
-        loop.lastError = (e as Error).message;
+        loop.failed(e);
         await client?.end().catch(() => undefined);
         client = undefined;
         await sleep(200);
