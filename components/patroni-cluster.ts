@@ -54,13 +54,21 @@ export class PatroniCluster extends pulumi.ComponentResource {
       caCertPem: args.caCertPem, keyPair: args.servers[member.name],
     }, parent));
 
-    this.nodes = args.nodes.map((node) => new PatroniNode(node.name, {
-      spec, node, etcd: args.etcd, image: args.images.postgres, networkName: args.networkName, ipv4Address: node.address,
-      caCertPem: args.caCertPem, serverKeyPair: args.servers[node.name], replicationClient: args.replicationClient,
-      rewindClient: args.rewindClient, etcdClient: args.etcdClient, restPassword: this.restPassword,
-      verifiers: args.verifiers, protectData: spec.protectData,
-      backup: args.backup ? { nodeClient: args.backup.nodeClient } : undefined,
-    }, { ...parent, dependsOn: etcdMembers }));
+    // Each node after the one before it: a change that replaces nodes (an image, a resize, a
+    // password) then replaces them one at a time, the next only once the one before is healthy
+    // again (primary, or a streaming replica), so two are never down at once. A first deploy
+    // loses little: a new replica waits for the primary to clone from anyway.
+    this.nodes = [];
+    for (const node of args.nodes) {
+      const previous = this.nodes[this.nodes.length - 1];
+      this.nodes.push(new PatroniNode(node.name, {
+        spec, node, etcd: args.etcd, image: args.images.postgres, networkName: args.networkName, ipv4Address: node.address,
+        caCertPem: args.caCertPem, serverKeyPair: args.servers[node.name], replicationClient: args.replicationClient,
+        rewindClient: args.rewindClient, etcdClient: args.etcdClient, restPassword: this.restPassword,
+        verifiers: args.verifiers, protectData: spec.protectData,
+        backup: args.backup ? { nodeClient: args.backup.nodeClient } : undefined,
+      }, { ...parent, dependsOn: previous ? [...etcdMembers, previous] : etcdMembers }));
+    }
 
     if (args.backup) {
       this.backup = new BackupRepository(args.backup.member.name, {

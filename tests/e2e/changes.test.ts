@@ -264,3 +264,81 @@ test("a restart-only PostgreSQL setting (maxConnections) rolls: the replica rest
   expect(impact.reads.maxErrorStreak).toBeLessThanOrEqual(1);
   await everyRowOnEveryMember();
 });
+
+/** Samples every 300 ms how many of the nodes' containers are not running (or do not exist). */
+function startDownSampler(): { stop(): Promise<number> } {
+  let stopped = false;
+  let most = 0;
+  const done = (async () => {
+    const deadline = Date.now() + LOAD_MAX_MS;
+    while (!stopped && Date.now() < deadline) {
+      const states = await Promise.all(NODES.map((n) => docker("inspect", "-f", "{{.State.Running}}", n).catch(() => "missing")));
+      most = Math.max(most, states.filter((s) => s !== "true").length);
+      await sleep(300);
+    }
+  })();
+  return { stop: async () => { stopped = true; await done; return most; } };
+}
+
+test("an image upgrade (postgresImage) replaces the nodes one at a time: never two down at once, every member streaming at the end, every error retried once succeeds, no row lost", async () => {
+  const image = "pgha-test/postgres:18-upgrade";
+  // The same PostgreSQL under another name: to the program and the engine, a new image.
+  await docker("tag", config["pg-ha:postgresImage"], image);
+  const before = await containerIds();
+  const down = startDownSampler();
+  let mostDown = 0;
+  try {
+    const impact = await measure(`postgresImage -> ${image}`, { "pg-ha:postgresImage": image }, async () => {
+      const ids = await containerIds();
+      if (NODES.some((n) => !ids[n] || ids[n] === before[n])) return false;
+      const list = await members().catch(() => []);
+      return list.some((m) => m.role === "leader" && m.state === "running") && list.filter((m) => m.state === "streaming").length === NODES.length - 1;
+    });
+    mostDown = await down.stop();
+    report(`postgresImage: at most ${mostDown} node(s) down at once; leader now ${await leader()}`);
+    expect(containersTouched(impact.steps)).toEqual(expect.arrayContaining(NODES.map((n) => `replace ${n}`)));
+    for (const n of NODES) expect({ n, image: await docker("inspect", "-f", "{{.Config.Image}}", n) }).toEqual({ n, image });
+    expect(mostDown).toBe(1);
+    expect(impact.writes.maxErrorStreak).toBeLessThanOrEqual(1);
+  } finally {
+    await down.stop();
+  }
+  await everyRowOnEveryMember();
+});
+
+test("a resize (nodeMemoryMb 1024 -> 1280) replaces the nodes one at a time with their new memory and tuning: never two down at once, no row lost", async () => {
+  const before = await containerIds();
+  const down = startDownSampler();
+  try {
+    const impact = await measure("nodeMemoryMb 1024 -> 1280", { "pg-ha:nodeMemoryMb": "1280" }, async () => {
+      const ids = await containerIds();
+      if (NODES.some((n) => !ids[n] || ids[n] === before[n])) return false;
+      const list = await members().catch(() => []);
+      return list.every((m) => !m.pendingRestart) && list.some((m) => m.role === "leader" && m.state === "running") &&
+        list.filter((m) => m.state === "streaming").length === NODES.length - 1;
+    });
+    const mostDown = await down.stop();
+    report(`nodeMemoryMb: at most ${mostDown} node(s) down at once; shared_buffers now ${(await settingOnEveryNode("shared_buffers")).join(", ")}`);
+    for (const n of NODES) expect({ n, memory: await docker("inspect", "-f", "{{.HostConfig.Memory}}", n) }).toEqual({ n, memory: String(1280 * 1024 * 1024) });
+    expect(mostDown).toBe(1);
+    expect(impact.writes.maxErrorStreak).toBeLessThanOrEqual(1);
+  } finally {
+    await down.stop();
+  }
+  await everyRowOnEveryMember();
+});
+
+test("replicas 1 -> 2 -> 1: the new member clones and streams, the read-only endpoint keeps answering, no write error; removing it again costs none either", async () => {
+  const third = `${CLUSTER}-node-3`;
+  const grown = await measure("replicas 1 -> 2", { "pg-ha:replicas": "2" }, async () =>
+    (await patroniMembers([...NODES, third]).catch(() => [])).filter((m) => m.state === "streaming").length === 2);
+  expect(containersTouched(grown.steps)).toEqual(expect.arrayContaining([`create ${third}`]));
+  expect({ writeErrors: grown.writes.errors, readsAnswered: grown.reads.ok > 0 }).toEqual({ writeErrors: 0, readsAnswered: true });
+  const { rows } = await ledger.verifyOn(third, 120_000);
+  report(`${third}: all ${rows} acknowledged rows present`);
+  const shrunk = await measure("replicas 2 -> 1", { "pg-ha:replicas": "1" }, async () =>
+    !(await containerIds())[third] && (await members()).filter((m) => m.state === "streaming").length === NODES.length - 1);
+  expect(containersTouched(shrunk.steps)).toEqual(expect.arrayContaining([`delete ${third}`]));
+  expect({ writeErrors: shrunk.writes.errors, readsAnswered: shrunk.reads.ok > 0 }).toEqual({ writeErrors: 0, readsAnswered: true });
+  await everyRowOnEveryMember();
+});

@@ -238,11 +238,13 @@ describe.each([
     expect(containerInputs(run, backup)).toMatchObject({ memory: 1024, memorySwap: 1024 });
   });
 
-  test("Patroni nodes start once every etcd member is healthy, the backup host beside them, the router after every node, PgBouncer after the router", () => {
+  test("Patroni nodes start once every etcd member is healthy, one after another, the backup host beside them, the router after every node, PgBouncer after the router", () => {
     const reg = (type: string, name: string) => regs.find((r) => r.type === type && r.name === name)!;
-    for (const n of nodes) {
-      expect({ n, after: dependencies(reg("pg-ha:ha:PatroniNode", n)) }).toEqual({ n, after: etcd.map((name) => ({ type: "pg-ha:ha:EtcdMember", name })) });
-    }
+    // And each node after the one before it, so a change that replaces nodes replaces one at a time.
+    nodes.forEach((n, i) => {
+      const after = [...etcd.map((name) => ({ type: "pg-ha:ha:EtcdMember", name })), ...(i > 0 ? [{ type: "pg-ha:ha:PatroniNode", name: nodes[i - 1] }] : [])];
+      expect({ n, after: dependencies(reg("pg-ha:ha:PatroniNode", n)) }).toEqual({ n, after });
+    });
     expect(dependencies(reg("pg-ha:ha:Router", router))).toEqual(nodes.map((name) => ({ type: "pg-ha:ha:PatroniNode", name })));
     // Beside the nodes, not after them: a new replica already asks it for WAL; its scheduler creates the stanza once a primary answers.
     expect(dependencies(reg("pg-ha:backup:BackupRepository", backup))).toEqual([]);
