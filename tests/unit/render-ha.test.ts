@@ -174,7 +174,7 @@ describe("haproxy.cfg", () => {
   });
 
   test("checks are HTTPS with the certificate verified, fast, and cut a demoted member's sessions", () => {
-    expect(cfg).toMatch(/default-server inter 1s fastinter 500ms downinter 500ms fall 3 rise 1 on-marked-down shutdown-sessions observe layer4 error-limit 1 on-error mark-down check-ssl verify required ca-file \/etc\/pg-ha\/tls\/ca.crt/);
+    expect(cfg).toMatch(/default-server inter 1s fastinter 500ms downinter 500ms fall 3 rise 1 on-marked-down shutdown-sessions check-ssl verify required ca-file \/etc\/pg-ha\/tls\/ca.crt/);
     // A check that timed out on a healthy but loaded primary would cut every session on it.
     expect(cfg).toMatch(/^    timeout check 4s$/m);
   });
