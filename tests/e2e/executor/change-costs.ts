@@ -47,17 +47,46 @@ function short(step: Step): string {
 }
 const list = (names: string[]) => (names.length ? names.join(", ") : "–");
 
+/** A container's server: `x` for `x`, its secrets writer `x-secrets` and its live configuration writer `x-config`. */
+const serverOf = (step: Step) => short(step).replace(/-(secrets|config)$/, "");
+const isNode = (server: string) => /^node-\d+$/.test(server);
+
 /**
- * Adjacent steps of one kind other than containers (the certificates of different hosts) do not
- * depend on each other, and the order their inputs resolve in varies from run to run: the table
- * lists them by name. Containers keep the engine's order, which follows their dependencies.
+ * Whether two containers' replacements are ordered by the program's dependencies: a server after
+ * its writers, each node after the one before it, the router after the nodes, PgBouncer after the
+ * router and the nodes.
+ */
+function ordered(a: Step, b: Step): boolean {
+    const [x, y] = [serverOf(a), serverOf(b)];
+    if (x === y || (isNode(x) && isNode(y))) return true;
+    const after = (later: string, earlier: string) =>
+        (later === "router" && isNode(earlier)) || (later === "pgbouncer" && (earlier === "router" || isNode(earlier)));
+    return after(x, y) || after(y, x);
+}
+
+/**
+ * Adjacent steps that do not depend on each other (the certificates of different hosts, the
+ * containers of unrelated servers) come in the order their inputs resolve, which varies from run
+ * to run: the table lists them by name, keeping the engine's order wherever a dependency sets it.
  */
 function independentInNameOrder(steps: Step[]): Step[] {
     const out: Step[] = [];
     for (let i = 0; i < steps.length;) {
         let j = i + 1;
-        while (j < steps.length && steps[j].type === steps[i].type && steps[i].type !== "docker:index/container:Container") j++;
-        out.push(...steps.slice(i, j).sort((a, b) => a.name.localeCompare(b.name)));
+        while (j < steps.length && steps[j].type === steps[i].type) j++;
+        const run = steps.slice(i, j);
+        if (run[0].type !== "docker:index/container:Container") {
+            out.push(...run.sort((a, b) => a.name.localeCompare(b.name)));
+        } else {
+            // By name, but never ahead of an earlier step it is ordered after.
+            const left = [...run];
+            while (left.length > 0) {
+                const ready = left.filter((s, k) => !left.slice(0, k).some((earlier) => ordered(earlier, s)));
+                const next = ready.sort((a, b) => a.name.localeCompare(b.name))[0];
+                out.push(next);
+                left.splice(left.indexOf(next), 1);
+            }
+        }
         i = j;
     }
     return out;
