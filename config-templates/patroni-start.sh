@@ -16,6 +16,13 @@ if [ "$(id -u)" = 0 ]; then
   chown postgres:postgres "$(dirname "$PGDATA")" "$PGHA_RUN" "$PATRONI_DIR"
   if [ -d "$PGDATA" ]; then chown postgres:postgres "$PGDATA"; chmod 0700 "$PGDATA"; fi
   chmod 0755 "$PGHA_RUN"
+  # patroni.yml, the certificates and pgbackrest.conf live in the live configuration volume; the
+  # usual paths read through to it, so a rewritten file is what every reader sees next. First:
+  # what follows tests for pgbackrest.conf.
+  ln -sfn "$PGHA_LIVE/tls" /etc/pg-ha/tls
+  for file in patroni.yml pgbackrest.conf; do
+    if [ -f "$PGHA_LIVE/$file" ]; then ln -sf "$PGHA_LIVE/$file" "/etc/pg-ha/$file"; fi
+  done
   for key in server.key replication.key rewind.key etcd-client.key reconcile.sql; do
     pgha_install_secret "$PGHA_SECRETS/$key" "$PGHA_RUN/$key" postgres
   done
@@ -29,12 +36,6 @@ if [ "$(id -u)" = 0 ]; then
     install -d -o postgres -g postgres -m 0700 "$PGHA_RUN/restore-source.d"
     pgha_install_secret "$PGHA_SECRETS/restore-source-cipher.conf" "$PGHA_RUN/restore-source.d/cipher.conf" postgres
   fi
-  # patroni.yml, the certificates and pgbackrest.conf live in the live configuration volume; the
-  # usual paths read through to it, so a rewritten file is what every reader sees next.
-  ln -sfn "$PGHA_LIVE/tls" /etc/pg-ha/tls
-  for file in patroni.yml pgbackrest.conf; do
-    if [ -f "$PGHA_LIVE/$file" ]; then ln -sf "$PGHA_LIVE/$file" "/etc/pg-ha/$file"; fi
-  done
   cp /etc/pg-ha/patroni.yml "$PATRONI_DIR/10-patroni.yml"
   pgha_install_secret "$PGHA_SECRETS/patroni-secrets.yml" "$PATRONI_DIR/20-secrets.yml" postgres
   chown postgres:postgres "$PATRONI_DIR/10-patroni.yml"
